@@ -1,0 +1,3 @@
+from fieldhub.cli import main
+
+main()

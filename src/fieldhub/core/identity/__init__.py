@@ -1,0 +1,1 @@
+"""Identity and tenancy: realms, users, groups, applications, roles and tokens."""

@@ -1,0 +1,115 @@
+"""Logins, token refresh and the authentication of access tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from fieldhub.core.errors import Unauthenticated
+from fieldhub.core.identity.models import Realm, RefreshToken, User
+from fieldhub.core.identity.passwords import hash_password, needs_rehash, verify_password
+from fieldhub.core.identity.repository import IdentityRepository
+from fieldhub.core.identity.service import Principal
+from fieldhub.core.identity.throttle import LoginThrottle
+from fieldhub.core.identity.tokens import AccessTokenCodec, hash_refresh_token, new_refresh_token
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRejected:
+    """A refused login or refresh: the caller commits (to keep the failure count) then reports it."""
+
+    reason: str
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        session: Session,
+        tokens: AccessTokenCodec,
+        refresh_ttl_seconds: int,
+        throttle: LoginThrottle,
+    ) -> None:
+        self.repo = IdentityRepository(session)
+        self._tokens = tokens
+        self._refresh_ttl = refresh_ttl_seconds
+        self._throttle = throttle
+
+    def login(
+        self, *, realm_name: str, username: str, password: str, client_address: str, now: dt.datetime
+    ) -> TokenPair | LoginRejected:
+        self._throttle.check(realm=realm_name, username=username, client_address=client_address, now=now)
+        realm = self.repo.realm_by_name(realm_name)
+        user = self.repo.user_by_username(realm.id, username) if realm else None
+        if (
+            realm is None
+            or not verify_password(user.password_hash if user else None, password)
+            or user is None
+        ):
+            self._throttle.record_failure(
+                realm=realm_name, username=username, client_address=client_address, now=now
+            )
+            return LoginRejected("Invalid username or password")
+        if user.password_hash and needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        self._throttle.record_success(realm=realm_name, username=username)
+        return self._issue(user=user, realm=realm, family_id=uuid.uuid4(), now=now)
+
+    def refresh(self, *, refresh_token: str, now: dt.datetime) -> TokenPair | LoginRejected:
+        stored = self.repo.refresh_token_by_hash(hash_refresh_token(refresh_token))
+        if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+            return LoginRejected("Invalid or expired refresh token")
+        if stored.rotated_at is not None or not self.repo.mark_rotated(stored.id, now):
+            # A rotated token came back: it was stolen or replayed, so the whole family goes.
+            self.repo.revoke_family(stored.family_id, now)
+            return LoginRejected("Refresh token was already used; its session has been revoked")
+        found = self.repo.user_with_realm(stored.user_id)
+        if found is None:
+            return LoginRejected("Invalid or expired refresh token")
+        user, realm = found
+        return self._issue(user=user, realm=realm, family_id=stored.family_id, now=now)
+
+    def _issue(self, *, user: User, realm: Realm, family_id: uuid.UUID, now: dt.datetime) -> TokenPair:
+        access = self._tokens.issue(user_id=user.id, realm=realm.name, roles=user.roles, now=now)
+        refresh, refresh_hash = new_refresh_token()
+        self.repo.add(
+            RefreshToken(
+                family_id=family_id,
+                user_id=user.id,
+                token_hash=refresh_hash,
+                issued_at=now,
+                expires_at=now + dt.timedelta(seconds=self._refresh_ttl),
+            )
+        )
+        return TokenPair(
+            access_token=access,
+            expires_in=self._tokens.ttl_seconds,
+            refresh_token=refresh,
+            refresh_expires_in=self._refresh_ttl,
+        )
+
+    def authenticate(self, *, access_token: str) -> Principal:
+        """The principal behind a valid access token whose user and realm still exist."""
+        claims = self._tokens.verify(access_token)
+        found = self.repo.user_with_realm(claims.subject)
+        if found is None or found[1].name != claims.realm:
+            raise Unauthenticated("Invalid access token")
+        user, realm = found
+        return Principal(
+            user_id=user.id,
+            username=user.username,
+            realm_id=realm.id,
+            realm_name=realm.name,
+            is_admin=user.is_admin,
+        )

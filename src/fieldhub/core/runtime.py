@@ -1,0 +1,57 @@
+"""The process-wide resources every family works with, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from fieldhub.core.config import Settings
+from fieldhub.core.db import Database, make_engine
+from fieldhub.core.identity.auth import AuthService
+from fieldhub.core.identity.keys import SigningKey
+from fieldhub.core.identity.service import IdentityService
+from fieldhub.core.identity.throttle import LoginThrottle
+from fieldhub.core.identity.tokens import AccessTokenCodec
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    signing_key: SigningKey
+    tokens: AccessTokenCodec
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(
+            settings.resolved_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+        key = SigningKey.load_or_create(settings.data_dir)
+        return cls(
+            settings=settings,
+            db=Database(engine),
+            signing_key=key,
+            tokens=AccessTokenCodec(
+                key=key, issuer=settings.issuer, ttl_seconds=settings.access_token_ttl_seconds
+            ),
+        )
+
+    def identity(self, session: Session) -> IdentityService:
+        return IdentityService(session=session)
+
+    def auth(self, session: Session) -> AuthService:
+        return AuthService(
+            session=session,
+            tokens=self.tokens,
+            refresh_ttl_seconds=self.settings.refresh_token_ttl_seconds,
+            throttle=LoginThrottle(
+                session=session,
+                limit=self.settings.login_failure_limit,
+                window_seconds=self.settings.login_failure_window_seconds,
+            ),
+        )
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,1 @@
+"""The Skylight-compatible family: authentication, sessions, participants and session data (``/v1``)."""

@@ -1,0 +1,157 @@
+"""Every session query, always scoped to one realm and application."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from fieldhub.core.identity.models import GroupMember
+from fieldhub.core.pagination import Cursor, Page, SortKey, keyset_page
+from fieldhub.skylight.models import SessionParticipant, SessionProperty, WorkSession
+
+SORTABLE = {
+    "name": (WorkSession.name, "str"),
+    "createdAt": (WorkSession.created_at, "datetime"),
+    "modifiedAt": (WorkSession.modified_at, "datetime"),
+}
+CREATION_ORDER = SortKey(name="_id", column=WorkSession.pk, kind="int", descending=False)
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    properties: dict[str, list[str]] = field(default_factory=dict)
+    status: str | None = None
+    participants: list[uuid.UUID] = field(default_factory=list)
+    name: str | None = None
+    created_by: list[uuid.UUID] = field(default_factory=list)
+    modified_by: list[uuid.UUID] = field(default_factory=list)
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    modified_from: dt.datetime | None = None
+    modified_to: dt.datetime | None = None
+    #: When set, only sessions this user takes part in (directly or through a group) or created.
+    visible_to: uuid.UUID | None = None
+
+
+def sort_key(sort: str | None) -> SortKey:
+    if not sort:
+        return CREATION_ORDER
+    name = sort.removeprefix("-")
+    column, kind = SORTABLE[name]
+    return SortKey(name=sort, column=column, kind=kind, descending=sort.startswith("-"))  # type: ignore[arg-type]
+
+
+class SessionRepository:
+    def __init__(self, session: Session, *, realm_id: uuid.UUID, application_id: str) -> None:
+        self.db = session
+        self.realm_id = realm_id
+        self.application_id = application_id
+
+    def _scoped(self) -> Select[WorkSession]:
+        return select(WorkSession).where(
+            WorkSession.realm_id == self.realm_id, WorkSession.application_id == self.application_id
+        )
+
+    def add(self, work_session: WorkSession) -> None:
+        self.db.add(work_session)
+        self.db.flush()
+
+    def get(self, session_id: uuid.UUID, *, for_update: bool = False) -> WorkSession | None:
+        query = self._scoped().where(WorkSession.id == session_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.db.scalars(query).one_or_none()
+
+    def is_visible_to(self, work_session: WorkSession, user_id: uuid.UUID) -> bool:
+        query = select(WorkSession.pk).where(WorkSession.pk == work_session.pk, self._visibility(user_id))
+        return self.db.scalar(query) is not None
+
+    @staticmethod
+    def _visibility(user_id: uuid.UUID) -> ColumnElement[bool]:
+        my_groups = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+        taking_part = select(SessionParticipant.session_pk).where(
+            or_(
+                SessionParticipant.participant_id == user_id, SessionParticipant.participant_id.in_(my_groups)
+            )
+        )
+        return or_(WorkSession.created_by == user_id, WorkSession.pk.in_(taking_part))
+
+    def _filtered(self, filters: SessionFilter) -> Select[WorkSession]:
+        query = self._scoped()
+        for key, values in filters.properties.items():
+            matching = select(SessionProperty.session_pk).where(
+                SessionProperty.key == key, SessionProperty.value.in_(values)
+            )
+            query = query.where(WorkSession.pk.in_(matching))
+        if filters.status:
+            query = query.where(WorkSession.status == filters.status)
+        if filters.participants:
+            with_them = select(SessionParticipant.session_pk).where(
+                SessionParticipant.participant_id.in_(filters.participants)
+            )
+            query = query.where(WorkSession.pk.in_(with_them))
+        if filters.name is not None:
+            query = query.where(WorkSession.name == filters.name)
+        if filters.created_by:
+            query = query.where(WorkSession.created_by.in_(filters.created_by))
+        if filters.modified_by:
+            query = query.where(WorkSession.modified_by.in_(filters.modified_by))
+        bounds: list[tuple[Any, dt.datetime | None, bool]] = [
+            (WorkSession.created_at, filters.created_from, True),
+            (WorkSession.created_at, filters.created_to, False),
+            (WorkSession.modified_at, filters.modified_from, True),
+            (WorkSession.modified_at, filters.modified_to, False),
+        ]
+        for column, bound, lower in bounds:
+            if bound is not None:
+                query = query.where(column >= bound if lower else column <= bound)
+        if filters.visible_to is not None:
+            query = query.where(self._visibility(filters.visible_to))
+        return query
+
+    def page(self, filters: SessionFilter, *, sort: SortKey, limit: int, cursor: Cursor | None) -> Page:
+        return keyset_page(
+            self.db,
+            self._filtered(filters),
+            sort=sort,
+            tiebreak=WorkSession.pk,
+            limit=limit,
+            cursor=cursor,
+            row_value=lambda row: getattr(row, _attribute(sort)),
+            row_key=lambda row: row.pk,
+        )
+
+    def count(self, filters: SessionFilter) -> int:
+        subquery = self._filtered(filters).with_only_columns(WorkSession.pk).subquery()
+        return int(self.db.scalar(select(func.count()).select_from(subquery)) or 0)
+
+    def replace_properties(self, work_session: WorkSession, properties: dict[str, Any]) -> None:
+        self.db.execute(delete(SessionProperty).where(SessionProperty.session_pk == work_session.pk))
+        self.db.add_all(
+            SessionProperty(session_pk=work_session.pk, key=key, value=property_text(value))
+            for key, value in properties.items()
+        )
+
+    def group_member_ids(self, group_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        if not group_ids:
+            return set()
+        return set(self.db.scalars(select(GroupMember.user_id).where(GroupMember.group_id.in_(group_ids))))
+
+
+def _attribute(sort: SortKey) -> str:
+    return {"_id": "pk", "name": "name", "createdAt": "created_at", "modifiedAt": "modified_at"}[
+        sort.name.removeprefix("-")
+    ]
+
+
+def property_text(value: Any) -> str:
+    """How a property value is indexed: ``prop.orderId=123456`` matches the number 123456."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,167 @@
+"""Shared fixtures: a migrated database per backend (SQLite and the real PostgreSQL), isolated per test.
+
+Every API test that takes ``api`` runs twice, once per backend.  SQLite gets a fresh copy of a
+migrated template file; PostgreSQL gets a database of its own per xdist worker, migrated once and
+truncated after each test.  Without a reachable PostgreSQL server the PostgreSQL half is skipped
+with the reason shown in the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from fieldhub.app import create_app
+from fieldhub.core.config import Settings
+from fieldhub.core.db import Base
+from fieldhub.core.identity.models import Application, Group, Realm, User
+from fieldhub.core.runtime import Runtime
+from fieldhub.migrations import upgrade_to_head
+
+PG_ADMIN_DSN = os.environ.get("FIELDHUB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_PASSWORD = "correct-horse-battery"
+
+
+def _pg_unavailable_reason() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG_ADMIN_DSN} is not reachable: {str(exc).strip().splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def worker_id_safe(worker_id: str) -> str:
+    return worker_id.replace("-", "_")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id_safe: str) -> Iterator[str]:
+    reason = _pg_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    name = f"fieldhub_test_{worker_id_safe}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    upgrade_to_head(url.replace("postgresql://", "postgresql+psycopg://"))
+    yield url
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "fieldhub.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    yield url
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, login_failure_limit=5)
+
+
+@dataclass
+class Api:
+    """The app under test plus the arrangements a test needs (made through the core services)."""
+
+    client: TestClient
+    runtime: Runtime
+    realms: dict[str, Realm] = field(default_factory=dict)
+
+    def realm(self, name: str | None = None) -> Realm:
+        name = name or f"r{uuid.uuid4().hex[:10]}"
+        with self.runtime.db.unit_of_work() as uow:
+            realm = self.runtime.identity(uow.session).create_realm(name=name)
+        self.realms[name] = realm
+        return realm
+
+    def user(self, realm: Realm, username: str | None = None, *, admin: bool = False, **extra: Any) -> User:
+        with self.runtime.db.unit_of_work() as uow:
+            return self.runtime.identity(uow.session).create_user(
+                realm=realm,
+                username=username or f"u{uuid.uuid4().hex[:10]}",
+                password=TEST_PASSWORD,
+                is_admin=admin,
+                **extra,
+            )
+
+    def group(self, realm: Realm, name: str, members: list[User]) -> Group:
+        with self.runtime.db.unit_of_work() as uow:
+            identity = self.runtime.identity(uow.session)
+            group = identity.create_group(realm=realm, name=name)
+            for member in members:
+                identity.add_member(realm=realm, group_name=name, username=member.username)
+        return group
+
+    def application(self, realm: Realm, name: str = "App") -> Application:
+        with self.runtime.db.unit_of_work() as uow:
+            return self.runtime.identity(uow.session).create_application(realm=realm, name=name)
+
+    def grant(
+        self,
+        realm: Realm,
+        application: Application,
+        role: str,
+        *,
+        user: User | None = None,
+        group: Group | None = None,
+    ) -> None:
+        with self.runtime.db.unit_of_work() as uow:
+            self.runtime.identity(uow.session).grant(
+                realm=realm,
+                application_id=application.id,
+                role=role,
+                username=user.username if user else None,
+                group_name=group.name if group else None,
+            )
+
+    def login(self, realm: Realm, user: User, password: str = TEST_PASSWORD) -> dict[str, Any]:
+        response = self.client.post(
+            f"/v1/authentication/login/realms/{realm.name}",
+            json={"username": user.username, "password": password, "realm": realm.name},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def headers(self, realm: Realm, user: User) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.login(realm, user)['access_token']}"}
+
+    def count(self, table: str) -> int:
+        with self.runtime.db.unit_of_work(write=False) as uow:
+            return int(uow.session.scalar(text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608 - test helper
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    runtime = Runtime.build(settings)
+    app = create_app(settings, runtime=runtime)
+    with TestClient(app) as client:
+        yield Api(client=client, runtime=runtime)
