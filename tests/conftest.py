@@ -57,7 +57,9 @@ def postgres_url(worker_id_safe: str) -> Iterator[str]:
     reason = _pg_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    name = f"fieldhub_test_{worker_id_safe}"
+    # Unique per run, so that two runs sharing one server (two clones, CI beside a developer)
+    # never drop or truncate each other's databases.
+    name = f"fieldhub_test_{worker_id_safe}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -56,20 +56,39 @@ def encode_cursor(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(text: str, *, field: str, sort: SortKey) -> Cursor:
-    """Parses a cursor made by :func:`encode_cursor` for the same sort; anything else is a 400."""
+#: Keys and integer values must fit the signed 64-bit columns they are compared with.
+_INT64 = range(-(2**63), 2**63)
+
+
+def decode_cursor(text: str, *, field: str, sort: SortKey, backwards: bool | None = None) -> Cursor:
+    """Parses a cursor made by :func:`encode_cursor` for the same sort; anything else is a 400.
+
+    ``backwards``, when given, is the direction the caller asked for (``prevCursor`` is True); a
+    cursor made for the other direction is refused rather than silently walked the wrong way.
+    """
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         data = orjson.loads(raw)
-        key = data["k"]
-        if not isinstance(key, int) or isinstance(key, bool) or not isinstance(data["b"], bool):
+        if not isinstance(data, dict):
             raise TypeError
-        value = _parse_value(data["v"], sort.kind)
+        key, made_backwards, made_for = data["k"], data["b"], data["s"]
+        if not _is_int64(key) or not isinstance(made_backwards, bool) or not isinstance(made_for, str):
+            raise TypeError
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         raise InvalidInput(f"{field}: not a valid cursor") from None
-    if data.get("s") != sort.name:
+    if made_for != sort.name:
         raise InvalidInput(f"{field}: the cursor was made for another sort order")
-    return Cursor(sort=sort.name, value=value, key=key, backwards=data["b"])
+    if backwards is not None and made_backwards != backwards:
+        raise InvalidInput(f"{field}: the cursor was made for walking the other way")
+    try:
+        value = _parse_value(data.get("v"), sort.kind)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(f"{field}: not a valid cursor") from None
+    return Cursor(sort=sort.name, value=value, key=key, backwards=made_backwards)
+
+
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in _INT64
 
 
 def _parse_value(value: Any, kind: ValueKind) -> Any:
@@ -79,13 +98,14 @@ def _parse_value(value: Any, kind: ValueKind) -> Any:
         parsed = dt.datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError
-        return parsed
+        return parsed.astimezone(dt.UTC)  # OverflowError at the ends of the calendar
     if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not _is_int64(value):
             raise TypeError
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
         raise TypeError
+    value.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates
     return value
 
 

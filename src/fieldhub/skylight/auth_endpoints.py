@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from fieldhub.core.db import utcnow
 from fieldhub.core.errors import InvalidInput, Unauthenticated
-from fieldhub.core.identity.auth import LoginRejected, TokenPair
+from fieldhub.core.identity.auth import LoginRejected, TokenPair, check_password
 from fieldhub.core.runtime import Runtime
 from fieldhub.core.web import client_address, json_response
 from fieldhub.skylight.schemas import ErrorBody, LoginRequest, RefreshRequest, TokenResponse
@@ -39,14 +39,17 @@ def build_router(runtime: Runtime) -> APIRouter:
     def login(realm: str, body: LoginRequest, request: Request) -> Response:
         if body.realm != realm:
             raise InvalidInput("realm: must match the realm in the URL")
-        # The unit of work commits even for a refused login: the failure count must be kept.
+        now, address = utcnow(), client_address(request)
+        with runtime.db.unit_of_work(write=False) as uow:
+            candidate = runtime.auth(uow.session).begin_login(
+                realm_name=realm, username=body.username, client_address=address, now=now
+            )
+        # The slow password check runs outside any transaction (see AuthService.begin_login).
+        password_ok = check_password(candidate, body.password)
+        # This unit of work commits even for a refused login: the failure count must be kept.
         with runtime.db.unit_of_work() as uow:
-            outcome = runtime.auth(uow.session).login(
-                realm_name=realm,
-                username=body.username,
-                password=body.password,
-                client_address=client_address(request),
-                now=utcnow(),
+            outcome = runtime.auth(uow.session).finish_login(
+                candidate, password=body.password, password_ok=password_ok, client_address=address, now=now
             )
         return _tokens(outcome)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
-from fieldhub.core.errors import InvalidInput
+from fieldhub.core.errors import InvalidInput, NotFound
 from fieldhub.core.pagination import decode_cursor
 from fieldhub.core.web import RequestContext, json_response
 from fieldhub.skylight.events import DeviceContext
@@ -27,6 +27,7 @@ from fieldhub.skylight.schemas import (
     SessionPatch,
     parse_rfc3339,
     rfc3339,
+    text_problem,
 )
 from fieldhub.skylight.service import SessionService
 
@@ -36,7 +37,16 @@ DeviceId = Annotated[str | None, Header(alias="deviceid", max_length=255)]
 DeviceTimestamp = Annotated[
     str | None, Header(alias="devicetimestamp", description="RFC 3339 client timestamp")
 ]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 403, 404)}
+#: Changes to an existing session also answer 409 when the session is closed.
+_CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 409: {"model": ErrorBody}}
+_LIST_DESCRIPTION = (
+    "Filter on properties with `prop.KEY=A,B` (values OR-ed within a key, keys AND-ed), e.g. "
+    "`?prop.department=A,B&prop.deviceType=HUD`; numbers and booleans match their text "
+    "(`prop.orderId=123456`). The spec's `{prop.*}=prop.KEY=A,B` form is accepted too. "
+    "Pages are keyset-paginated: pass `nextCursor` or `prevCursor` from the last page (with the "
+    "same sort); with both, prevCursor is ignored."
+)
 
 
 def participant_json(row: SessionParticipant) -> dict[str, Any]:
@@ -62,6 +72,7 @@ def session_json(row: WorkSession) -> dict[str, Any]:
 
 
 def device_context(device_id: str | None, device_timestamp: str | None) -> DeviceContext:
+    _query_text(device_id, field="deviceid")
     try:
         parsed = parse_rfc3339(device_timestamp, field="devicetimestamp") if device_timestamp else None
     except ValueError as exc:
@@ -87,12 +98,33 @@ def _time(value: str | None, *, field: str) -> Any:
         raise InvalidInput(str(exc)) from None
 
 
+def _query_text(value: str | None, *, field: str) -> str | None:
+    problem = text_problem(value) if value is not None else None
+    if problem:
+        raise InvalidInput(f"{field}: {problem}")
+    return value
+
+
+# The spec's example URL sends its filters the way its Swagger page renders them:
+# ``?%7Bprop.%2A%7D=prop.department%3DA%2CB``, i.e. ``{prop.*}=prop.department=A,B``.
+_SWAGGER_PROPERTY_PARAMETER = "{prop.*}"
+
+
 def _property_filters(request: Request) -> dict[str, list[str]]:
+    """``prop.KEY=A,B`` parameters: values OR-ed within a key, keys AND-ed."""
     filters: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
+    for parameter, value in request.query_params.multi_items():
+        key, values = parameter, value
+        if parameter == _SWAGGER_PROPERTY_PARAMETER:
+            key, separator, values = value.partition("=")
+            if not separator or not key.startswith("prop."):
+                raise InvalidInput(f"{parameter}: must look like prop.KEY=VALUE[,VALUE...]")
         if key.startswith("prop.") and len(key) > len("prop."):
-            values = [part for part in value.split(",") if part]
-            filters.setdefault(key.removeprefix("prop."), []).extend(values)
+            _query_text(key, field=key[:80])
+            _query_text(values, field=key[:80])
+            filters.setdefault(key.removeprefix("prop."), []).extend(
+                part for part in values.split(",") if part
+            )
     return filters
 
 
@@ -101,6 +133,8 @@ def _sessions(
     context: RequestContext, request: Request, application_id: str, *, write: bool
 ) -> Iterator[SessionService]:
     with context.work(request, write=write) as (uow, caller):
+        if text_problem(application_id):
+            raise NotFound("Application not found")  # and could not be looked up on PostgreSQL
         yield SessionService(
             db=uow.session,
             identity=context.runtime.identity(uow.session),
@@ -112,7 +146,13 @@ def _sessions(
 def build_router(context: RequestContext) -> APIRouter:
     router = APIRouter(prefix="/application/applications/{applicationId}/sessions", tags=["sessions"])
 
-    @router.get("", response_model=SessionPage, responses=_ERRORS, summary="Get Sessions")
+    @router.get(
+        "",
+        response_model=SessionPage,
+        responses=_ERRORS,
+        summary="Get Sessions",
+        description=_LIST_DESCRIPTION,
+    )
     def list_sessions(
         request: Request,
         applicationId: ApplicationId,
@@ -134,19 +174,21 @@ def build_router(context: RequestContext) -> APIRouter:
     ) -> Response:
         if sort and sort.removeprefix("-") not in SORTABLE:
             raise InvalidInput(
-                "sort: must be one of name, createdAt, modifiedAt, optionally prefixed with '-'"
+                "sort: must be one of name, createdAt, modifiedAt (or _id, the creation order),"
+                " optionally prefixed with '-'"
             )
         order = sort_key(sort)
         cursor = None
+        # As the spec says: with both cursors, prevCursor is ignored.
         if nextCursor:
-            cursor = decode_cursor(nextCursor, field="nextCursor", sort=order)
+            cursor = decode_cursor(nextCursor, field="nextCursor", sort=order, backwards=False)
         elif prevCursor:
-            cursor = decode_cursor(prevCursor, field="prevCursor", sort=order)
+            cursor = decode_cursor(prevCursor, field="prevCursor", sort=order, backwards=True)
         filters = SessionFilter(
             properties=_property_filters(request),
             status=status,
             participants=_id_list(participants, field="participants"),
-            name=name,
+            name=_query_text(name, field="name"),
             created_by=_id_list(createdBy, field="createdBy"),
             modified_by=_id_list(modifiedBy, field="modifiedBy"),
             created_from=_time(createdFrom, field="createdFrom"),
@@ -185,7 +227,7 @@ def build_router(context: RequestContext) -> APIRouter:
             found = session_json(service.get(session_id=sessionId))
         return json_response(found)
 
-    @router.patch("/{sessionId}", response_model=Session, responses=_ERRORS, summary="Update Session")
+    @router.patch("/{sessionId}", response_model=Session, responses=_CHANGE_ERRORS, summary="Update Session")
     def patch_session(
         request: Request,
         applicationId: ApplicationId,
@@ -210,7 +252,9 @@ def build_router(context: RequestContext) -> APIRouter:
             rows = [participant_json(p) for p in service.participants(session_id=sessionId)]
         return json_response(rows)
 
-    @router.post("/{sessionId}/participants", status_code=204, responses=_ERRORS, summary="Add a Participant")
+    @router.post(
+        "/{sessionId}/participants", status_code=204, responses=_CHANGE_ERRORS, summary="Add a Participant"
+    )
     def add_participant(
         request: Request,
         applicationId: ApplicationId,
@@ -227,7 +271,7 @@ def build_router(context: RequestContext) -> APIRouter:
     @router.delete(
         "/{sessionId}/participants/{participantId}",
         status_code=204,
-        responses=_ERRORS,
+        responses=_CHANGE_ERRORS,
         summary="Remove a Participant",
     )
     def remove_participant(
@@ -252,7 +296,10 @@ def build_router(context: RequestContext) -> APIRouter:
         return json_response(data)
 
     @router.patch(
-        "/{sessionId}/data", response_model=EventIdResponse, responses=_ERRORS, summary="Update Session Data"
+        "/{sessionId}/data",
+        response_model=EventIdResponse,
+        responses=_CHANGE_ERRORS,
+        summary="Update Session Data",
     )
     def patch_data(
         request: Request,

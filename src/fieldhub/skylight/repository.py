@@ -16,6 +16,8 @@ from fieldhub.core.pagination import Cursor, Page, SortKey, keyset_page
 from fieldhub.skylight.models import SessionParticipant, SessionProperty, WorkSession
 
 SORTABLE = {
+    # The spec's example URL sorts by "_id", its name for the default creation order.
+    "_id": (WorkSession.pk, "int"),
     "name": (WorkSession.name, "str"),
     "createdAt": (WorkSession.created_at, "datetime"),
     "modifiedAt": (WorkSession.modified_at, "datetime"),

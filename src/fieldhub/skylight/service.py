@@ -220,7 +220,7 @@ class SessionService:
             self._identity_repo.existing_group_ids(self._caller.realm_id, groups) if groups else set()
         )
         for index, participant in enumerate(participants):
-            where = f"{field}[{index}].id" if field == "participants" else f"{field}.id"
+            where = f"body.{field}[{index}].id" if field == "participants" else f"{field}.id"
             if participant.id in seen:
                 raise InvalidInput(f"{where}: {participant.id} is listed twice")
             seen.add(participant.id)
