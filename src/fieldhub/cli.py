@@ -14,12 +14,13 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
 from fieldhub.core.config import ConfigError, Settings, load_settings
 from fieldhub.core.db import Database, make_engine
 from fieldhub.core.errors import FieldhubError
-from fieldhub.core.identity.bootstrap import bootstrap_if_empty
+from fieldhub.core.identity.bootstrap import BootstrapResult, bootstrap_if_empty
 from fieldhub.core.identity.models import Application, Group, Realm, User
 from fieldhub.core.identity.service import IdentityService
 from fieldhub.migrations import upgrade_to_head
@@ -34,15 +35,26 @@ app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(app_app, name="app")
 
-err = Console(stderr=True)
-out = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 RealmOption = Annotated[str, typer.Option("--realm", help="Realm name.")]
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _fail(message: str) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    # Plain writes, not a rich console: rich wraps long lines at 80 columns when not on a terminal,
+    # and scripts rely on the reason being exactly one line.
+    sys.stderr.write(f"error: {_one_line(message)}\n")
+    sys.stderr.flush()
     return typer.Exit(code=1)
+
+
+def _database_failure(exc: Exception) -> typer.Exit:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return _fail(f"database error: {lines[0] if lines else type(cause).__name__}")
 
 
 def _settings() -> Settings:
@@ -52,18 +64,31 @@ def _settings() -> Settings:
         raise _fail(str(exc)) from None
 
 
+def _migrate(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_to_head(settings.resolved_database_url)
+    except OSError as exc:
+        raise _fail(f"data directory {settings.data_dir}: {exc.strerror or exc}") from None
+    except (SQLAlchemyError, CommandError) as exc:
+        raise _database_failure(exc) from None
+
+
 @contextmanager
 def _identity() -> Iterator[IdentityService]:
     """An identity service in one unit of work that commits when the command succeeds."""
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_to_head(settings.resolved_database_url)
-    db = Database(make_engine(settings.resolved_database_url))
+    _migrate(settings)
+    db = Database(
+        make_engine(settings.resolved_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    )
     try:
         with db.unit_of_work() as uow:
             yield IdentityService(session=uow.session)
     except FieldhubError as exc:
         raise _fail(exc.message) from None
+    except SQLAlchemyError as exc:
+        raise _database_failure(exc) from None
     finally:
         db.dispose()
 
@@ -71,8 +96,9 @@ def _identity() -> Iterator[IdentityService]:
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
     if as_json:
         sys.stdout.write(orjson.dumps(payload).decode() + "\n")
-    else:
-        out.print(human, markup=False, highlight=False)
+    elif human:
+        sys.stdout.write(human + "\n")
+    sys.stdout.flush()
 
 
 def realm_json(realm: Realm) -> dict[str, Any]:
@@ -108,11 +134,19 @@ def application_json(application: Application) -> dict[str, Any]:
 @app.command()
 def migrate(as_json: JsonFlag = False) -> None:
     """Apply the database migrations."""
-    settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with err.status("Applying migrations..."):
-        upgrade_to_head(settings.resolved_database_url)
+    _migrate(_settings())
     _emit(as_json, {"migrated": True}, "Database is up to date.")
+
+
+def _bootstrap_json(result: BootstrapResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "realm": result.realm,
+        "application": result.application_id,
+        "username": result.username,
+        "passwordFile": str(result.password_file) if result.password_file else None,
+    }
 
 
 @app.command()
@@ -121,8 +155,6 @@ def serve(as_json: JsonFlag = False) -> None:
     from fieldhub.server import run
 
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_to_head(settings.resolved_database_url)
     with _identity() as identity:
         result = bootstrap_if_empty(
             identity, data_dir=settings.data_dir, admin_password=settings.admin_password
@@ -130,12 +162,14 @@ def serve(as_json: JsonFlag = False) -> None:
     if result is not None:
         where = f" (also written to {result.password_file})" if result.password_file else ""
         shown = result.generated_password or "the value of FIELDHUB_ADMIN_PASSWORD"
-        err.print(
+        # Printed once, here: the generated password is never logged anywhere else.
+        sys.stderr.write(
             f"Bootstrapped realm '{result.realm}', application Demo ({result.application_id}), "
-            f"admin user '{result.username}' with password: {shown}{where}",
-            markup=False,
-            highlight=False,
+            f"admin user '{result.username}' with password: {shown}{where}\n"
         )
+        sys.stderr.flush()
+    listening = f"http://{settings.host}:{settings.port}"
+    _emit(as_json, {"listening": listening, "bootstrapped": _bootstrap_json(result)}, "")
     run(settings)
 
 

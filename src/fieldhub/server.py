@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import uvicorn
 from fastapi import FastAPI
 
@@ -11,12 +14,27 @@ from fieldhub.core.http.request_log import configure_logging
 
 
 def app_from_environment() -> FastAPI:
-    """The factory each uvicorn worker calls when ``FIELDHUB_WORKERS`` > 1."""
-    return create_app(load_settings())
+    """The factory each uvicorn worker calls when ``FIELDHUB_WORKERS`` > 1.
+
+    Workers are fresh processes, so each configures its own JSON logging.
+    """
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def run(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    # uvicorn handles SIGTERM itself (stop accepting, let in-flight requests finish, run the
+    # lifespan shutdown) and then re-raises the signal under the handler that was in place
+    # before it started.  With the default handler that would kill the process with status 143
+    # after a clean shutdown; this one makes a requested stop exit 0.  It also covers a SIGTERM
+    # that arrives before uvicorn has installed its own handlers.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     common = {
         "host": settings.host,
         "port": settings.port,

@@ -13,6 +13,14 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+#: URL schemes FIELDHUB_DATABASE_URL may use; ``postgres://`` is the common alias of ``postgresql://``.
+_SUPPORTED_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg"})
+PG_CONNECT_TIMEOUT_SECONDS = 10
+#: Settings whose value is never echoed in an error message.
+_SECRET_FIELDS = frozenset({"admin_password", "database_url"})
 
 
 class ConfigError(Exception):
@@ -50,17 +58,32 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("must start with sqlite:// or postgresql://")
+        if not value:
+            return value
+        scheme = value.partition("://")[0]
+        if "://" not in value or scheme not in _SUPPORTED_SCHEMES:
+            raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE URL")
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a valid database URL") from None
         return value
 
     @property
     def resolved_database_url(self) -> str:
-        """The SQLAlchemy URL, defaulting to SQLite in the data dir and psycopg 3 for PostgreSQL."""
-        url = self.database_url or f"sqlite:///{(self.data_dir / 'fieldhub.db').resolve()}"
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        return url
+        """The SQLAlchemy URL, defaulting to SQLite in the data dir and psycopg 3 for PostgreSQL.
+
+        PostgreSQL connections get a connect timeout unless the URL sets one, so that a database
+        that stops answering turns ``/healthz`` into a prompt 503 rather than a hung request.
+        """
+        if not self.database_url:
+            return f"sqlite:///{(self.data_dir / 'fieldhub.db').resolve()}"
+        url = make_url(self.database_url)
+        if url.drivername in {"postgres", "postgresql"}:
+            url = url.set(drivername="postgresql+psycopg")
+        if url.drivername.startswith("postgresql") and "connect_timeout" not in url.query:
+            url = url.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_SECONDS)})
+        return url.render_as_string(hide_password=False)
 
     @property
     def issuer(self) -> str:
@@ -93,7 +116,16 @@ class _TomlFileSource(PydanticBaseSettingsSource):
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"FIELDHUB_CONFIG_FILE {path}: {exc}") from exc
         table = document.get("fieldhub", document)
-        return {key: value for key, value in table.items() if key in self.settings_cls.model_fields}
+        if not isinstance(table, dict):
+            raise ConfigError(f"FIELDHUB_CONFIG_FILE {path}: [fieldhub] must be a table")
+        known = self.settings_cls.model_fields
+        unknown = sorted(
+            key for key, value in table.items() if key not in known and not isinstance(value, dict)
+        )
+        if unknown:
+            # A misspelt key would otherwise be ignored and its default used without a word.
+            raise ConfigError(f"FIELDHUB_CONFIG_FILE {path}: unknown setting {unknown[0]!r}")
+        return {key: value for key, value in table.items() if key in known}
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -103,4 +135,7 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"invalid setting FIELDHUB_{field.upper()}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        shown = "" if field in _SECRET_FIELDS else f"={first.get('input')!r}"
+        line = f"invalid setting FIELDHUB_{field.upper()}{shown}: {message}"
+        raise ConfigError(" ".join(line.split())) from None

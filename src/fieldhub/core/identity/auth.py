@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,24 @@ class TokenPair:
     expires_in: int
     refresh_token: str
     refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCandidate:
+    """What the read phase of a login found; ``user_id`` is None for an unknown realm or user."""
+
+    realm_name: str
+    username: str
+    user_id: uuid.UUID | None
+    password_hash: str | None = field(repr=False)
+
+
+def check_password(candidate: LoginCandidate, password: str) -> bool:
+    """Verifies without any database work; an unknown user costs as much as a known one."""
+    return verify_password(candidate.password_hash, password) and candidate.user_id is not None
+
+
+LOGIN_REFUSED = "Invalid username or password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +67,63 @@ class AuthService:
     def login(
         self, *, realm_name: str, username: str, password: str, client_address: str, now: dt.datetime
     ) -> TokenPair | LoginRejected:
+        """A whole login in this service's one session (the HTTP edge splits it; see below)."""
+        candidate = self.begin_login(
+            realm_name=realm_name, username=username, client_address=client_address, now=now
+        )
+        return self.finish_login(
+            candidate,
+            password=password,
+            password_ok=check_password(candidate, password),
+            client_address=client_address,
+            now=now,
+        )
+
+    def begin_login(
+        self, *, realm_name: str, username: str, client_address: str, now: dt.datetime
+    ) -> LoginCandidate:
+        """Read phase: refuses a throttled caller and looks the user up.
+
+        Verifying a password takes argon2's deliberate ~0.1 s, so the HTTP edge runs it between a
+        read-only unit of work (this) and a short write unit of work (:meth:`finish_login`):
+        holding a transaction open across it would serialise every login on SQLite's write lock.
+        """
         self._throttle.check(realm=realm_name, username=username, client_address=client_address, now=now)
         realm = self.repo.realm_by_name(realm_name)
         user = self.repo.user_by_username(realm.id, username) if realm else None
-        if (
-            realm is None
-            or not verify_password(user.password_hash if user else None, password)
-            or user is None
-        ):
+        return LoginCandidate(
+            realm_name=realm_name,
+            username=username,
+            user_id=user.id if user else None,
+            password_hash=user.password_hash if user else None,
+        )
+
+    def finish_login(
+        self,
+        candidate: LoginCandidate,
+        *,
+        password: str,
+        password_ok: bool,
+        client_address: str,
+        now: dt.datetime,
+    ) -> TokenPair | LoginRejected:
+        """Write phase: counts a failure, or clears the user's count and issues the tokens."""
+        found = self.repo.user_with_realm(candidate.user_id) if candidate.user_id else None
+        if found is None or found[1].name != candidate.realm_name or not password_ok:
             self._throttle.record_failure(
-                realm=realm_name, username=username, client_address=client_address, now=now
+                realm=candidate.realm_name,
+                username=candidate.username,
+                client_address=client_address,
+                now=now,
             )
-            return LoginRejected("Invalid username or password")
+            return LoginRejected(LOGIN_REFUSED)
+        user, realm = found
+        if user.password_hash != candidate.password_hash:
+            # The password changed while this one was being checked; the old one no longer counts.
+            return LoginRejected(LOGIN_REFUSED)
         if user.password_hash and needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        self._throttle.record_success(realm=realm_name, username=username)
+        self._throttle.record_success(realm=candidate.realm_name, username=candidate.username)
         return self._issue(user=user, realm=realm, family_id=uuid.uuid4(), now=now)
 
     def refresh(self, *, refresh_token: str, now: dt.datetime) -> TokenPair | LoginRejected:

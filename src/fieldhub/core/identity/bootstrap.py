@@ -7,7 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from fieldhub.core.identity.service import IdentityService
+from fieldhub.core.errors import InvalidInput
+from fieldhub.core.identity.service import MIN_PASSWORD_LENGTH, IdentityService
 
 DEMO_REALM = "demo"
 DEMO_APPLICATION = "Demo"
@@ -31,6 +32,8 @@ def bootstrap_if_empty(
     """Creates the demo realm on an empty database; does nothing (returns None) otherwise."""
     if identity.repo.any_realm_exists():
         return None
+    if admin_password and len(admin_password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"FIELDHUB_ADMIN_PASSWORD must be at least {MIN_PASSWORD_LENGTH} characters")
     realm = identity.create_realm(name=DEMO_REALM)
     application = identity.create_application(realm=realm, name=DEMO_APPLICATION)
     password = admin_password or secrets.token_urlsafe(18)

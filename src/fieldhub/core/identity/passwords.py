@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the response time the same, so a
-# caller cannot learn which usernames exist by timing the login.
-_DUMMY_HASH = _hasher.hash("fieldhub-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist keeps the response time the same, so a
+    caller cannot learn which usernames exist by timing the login.  Made on first use, not at
+    import: hashing takes a deliberate fraction of a second that every CLI command would pay.
+    """
+    return _hasher.hash("fieldhub-no-such-user")
 
 
 def hash_password(password: str) -> str:
@@ -17,7 +25,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

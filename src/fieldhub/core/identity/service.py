@@ -27,6 +27,7 @@ from fieldhub.core.identity.repository import IdentityRepository
 REALM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 APPLICATION_ROLES = ("manager", "user")
+MIN_PASSWORD_LENGTH = 8
 AppRole = Literal["admin", "manager", "user"]
 
 
@@ -45,6 +46,14 @@ class IdentityService:
     def __init__(self, *, session: Session) -> None:
         self.repo = IdentityRepository(session)
 
+    def _add_unique(self, row: object, conflict: str) -> None:
+        """Adds ``row``; a unique violation (a concurrent creation of the same name) is a Conflict."""
+        try:
+            with self.repo.session.begin_nested():
+                self.repo.add(row)
+        except IntegrityError:
+            raise Conflict(conflict) from None
+
     # realms -------------------------------------------------------------------------------
     def create_realm(self, *, name: str) -> Realm:
         if not REALM_NAME.match(name):
@@ -54,7 +63,7 @@ class IdentityService:
         if self.repo.realm_by_name(name):
             raise Conflict(f"realm {name!r} already exists")
         realm = Realm(name=name)
-        self.repo.add(realm)
+        self._add_unique(realm, f"realm {name!r} already exists")
         return realm
 
     def realm(self, *, name: str) -> Realm:
@@ -80,8 +89,8 @@ class IdentityService:
     ) -> User:
         if not USERNAME.match(username):
             raise InvalidInput("username must be 1-128 characters of letters, digits and . _ @ + -")
-        if password is not None and len(password) < 8:
-            raise InvalidInput("password must be at least 8 characters")
+        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
         if self.repo.user_by_username(realm.id, username):
             raise Conflict(f"user {username!r} already exists in realm {realm.name!r}")
         user = User(
@@ -93,7 +102,7 @@ class IdentityService:
             password_hash=hash_password(password) if password is not None else None,
             is_admin=is_admin,
         )
-        self.repo.add(user)
+        self._add_unique(user, f"user {username!r} already exists in realm {realm.name!r}")
         return user
 
     def user_by_username(self, *, realm: Realm, username: str) -> User:
@@ -103,8 +112,8 @@ class IdentityService:
         return user
 
     def set_password(self, *, realm: Realm, username: str, password: str) -> User:
-        if len(password) < 8:
-            raise InvalidInput("password must be at least 8 characters")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
         user = self.user_by_username(realm=realm, username=username)
         user.password_hash = hash_password(password)
         return user
@@ -119,7 +128,7 @@ class IdentityService:
         if self.repo.group_by_name(realm.id, name):
             raise Conflict(f"group {name!r} already exists in realm {realm.name!r}")
         group = Group(realm_id=realm.id, name=name)
-        self.repo.add(group)
+        self._add_unique(group, f"group {name!r} already exists in realm {realm.name!r}")
         return group
 
     def group_by_name(self, *, realm: Realm, name: str) -> Group:
@@ -179,7 +188,9 @@ class IdentityService:
             raise InvalidInput(f"role must be one of {', '.join(APPLICATION_ROLES)}")
         if (username is None) == (group_name is None):
             raise InvalidInput("give exactly one of a username or a group")
-        application = self.application(realm_id=realm.id, application_id=application_id)
+        application = self.repo.application(realm.id, application_id)
+        if application is None:
+            raise NotFound(f"unknown application {application_id!r} in realm {realm.name!r}")
         user_id = self.user_by_username(realm=realm, username=username).id if username else None
         group_id = self.group_by_name(realm=realm, name=group_name).id if group_name else None
         if self.repo.grant_exists(application.id, user_id, group_id, role):
