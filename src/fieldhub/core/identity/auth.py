@@ -64,21 +64,6 @@ class AuthService:
         self._refresh_ttl = refresh_ttl_seconds
         self._throttle = throttle
 
-    def login(
-        self, *, realm_name: str, username: str, password: str, client_address: str, now: dt.datetime
-    ) -> TokenPair | LoginRejected:
-        """A whole login in this service's one session (the HTTP edge splits it; see below)."""
-        candidate = self.begin_login(
-            realm_name=realm_name, username=username, client_address=client_address, now=now
-        )
-        return self.finish_login(
-            candidate,
-            password=password,
-            password_ok=check_password(candidate, password),
-            client_address=client_address,
-            now=now,
-        )
-
     def begin_login(
         self, *, realm_name: str, username: str, client_address: str, now: dt.datetime
     ) -> LoginCandidate:
