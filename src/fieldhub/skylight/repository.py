@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from fieldhub.core.identity.models import GroupMember
 from fieldhub.core.pagination import Cursor, Page, SortKey, keyset_page
@@ -67,8 +67,10 @@ class SessionRepository:
     def get(self, session_id: uuid.UUID, *, for_update: bool = False) -> WorkSession | None:
         query = self._scoped().where(WorkSession.id == session_id)
         if for_update:
-            query = query.with_for_update()
-        return self.db.scalars(query).one_or_none()
+            # FOR UPDATE cannot lock the nullable side of an outer join, so no joined load here.
+            return self.db.scalars(query.with_for_update()).one_or_none()
+        # One round trip for the session and its participants (reads are the hot path).
+        return self.db.scalars(query.options(joinedload(WorkSession.participants))).unique().one_or_none()
 
     def is_visible_to(self, work_session: WorkSession, user_id: uuid.UUID) -> bool:
         query = select(WorkSession.pk).where(WorkSession.pk == work_session.pk, self._visibility(user_id))
