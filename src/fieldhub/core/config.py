@@ -48,6 +48,23 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
     workers: int = Field(default=1, ge=1, le=64)
 
+    # Event bus: the embedded MQTT broker's listeners (0 disables one), or an external broker.
+    mqtts_port: int = Field(default=8883, ge=0, le=65535)
+    mqtt_port: int = Field(default=1884, ge=0, le=65535)
+    mqtt_ws_port: int = Field(default=8884, ge=0, le=65535)
+    mqtt_bind_host: str = "127.0.0.1"
+    mqtt_tls_bind_host: str = "0.0.0.0"  # noqa: S104 - TLS listener is meant to be reachable
+    mqtt_hostnames: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1"])
+    mqtt_url: str = ""
+    mqtt_tls_ca_file: str = ""
+    mqtt_tls_cert_file: str = ""
+    mqtt_tls_key_file: str = ""
+    mqtt_max_connections: int = Field(default=10_000, ge=1)
+    mqtt_max_queued_messages: int = Field(default=1_000, ge=0)
+    mqtt_max_packet_bytes: int = Field(default=256 * 1024, ge=1024)
+    mqtt_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    mqtt_session_expiry_seconds: int = Field(default=86_400, ge=60)
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
