@@ -1,0 +1,171 @@
+"""``python -m bench [sessions|list|all]``: run fieldhub's benchmarks and print (and save) their tables."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.markup import escape
+
+from bench import listing, throughput
+from bench.databases import BACKENDS, DEFAULT_PG_ADMIN_DSN, postgres_unavailable_reason
+from bench.load import LoadError
+from bench.machine import describe, load_average
+from bench.report import Report, console, save, show
+from bench.servers import ServerError
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_OUTPUT_DIR = BENCH_DIR / "results"
+DATA_ROOT = BENCH_DIR / ".data"
+SESSIONS_BACKENDS = ("sqlite",)
+LIST_BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(BACKENDS)} (comma-separated)")
+    return names
+
+
+def _common_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("common")
+    group.add_argument("--backends", type=_backends, help="comma-separated: sqlite, postgresql")
+    group.add_argument(
+        "--pg-dsn", default=DEFAULT_PG_ADMIN_DSN, help="PostgreSQL maintenance DSN (%(default)s)"
+    )
+    group.add_argument(
+        "--log-level", default="info", help="FIELDHUB_LOG_LEVEL, and the bare app's (%(default)s)"
+    )
+    group.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where results go")
+    group.add_argument("--no-save", action="store_true", help="only print the tables")
+    group.add_argument("--keep-data", action="store_true", help=f"keep the data dirs under {DATA_ROOT}")
+    return parser
+
+
+def _sessions_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("sessions (throughput)")
+    group.add_argument("--duration", type=int, default=10, help="seconds measured per server (%(default)s)")
+    group.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per server (%(default)s)")
+    group.add_argument("--connections", type=int, default=16, help="concurrent connections (%(default)s)")
+    group.add_argument("--threads", type=int, default=1, help="wrk threads / client processes (%(default)s)")
+    group.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds; the median is kept (%(default)s)"
+    )
+    group.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto")
+    group.add_argument("--profile", action="store_true", help="py-spy flame graph of fieldhub under load")
+    group.add_argument(
+        "--no-floor", action="store_true", help=f"skip fieldhub's no-database route ({throughput.FLOOR_PATH})"
+    )
+    return parser
+
+
+def _list_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("list (latency)")
+    group.add_argument("--sessions", type=int, default=100_000, help="sessions seeded (%(default)s)")
+    group.add_argument("--requests", type=int, default=500, help="measured requests per query (%(default)s)")
+    group.add_argument("--warmup-requests", type=int, default=20, help="unmeasured first requests")
+    group.add_argument("--analyze-sqlite", action="store_true", help="run ANALYZE on SQLite after seeding")
+    group.add_argument("--time-budget", type=float, default=120.0, help="max seconds per query (%(default)s)")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    common, sessions, lists = _common_options(), _sessions_options(), _list_options()
+    commands.add_parser("sessions", parents=[common, sessions], help="fieldhub GET session vs bare Starlette")
+    commands.add_parser("list", parents=[common, lists], help="list latency over 100,000 sessions")
+    commands.add_parser("all", parents=[common, sessions, lists], help="both (the default)")
+    args = parser.parse_args(argv or ["all"])
+    return args
+
+
+def _usable(requested: tuple[str, ...], args: argparse.Namespace) -> tuple[str, ...]:
+    """The requested backends minus PostgreSQL when no server answers (said out loud)."""
+    if "postgresql" not in requested:
+        return requested
+    reason = postgres_unavailable_reason(args.pg_dsn)
+    if reason is None:
+        return requested
+    console.print(f"[yellow]skipping PostgreSQL:[/] {reason}")
+    return tuple(name for name in requested if name != "postgresql")
+
+
+def run_sessions(args: argparse.Namespace, workdir: Path) -> Report:
+    options = throughput.ThroughputOptions(
+        backends=_usable(args.backends or SESSIONS_BACKENDS, args),
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        connections=args.connections,
+        threads=args.threads,
+        rounds=args.rounds,
+        generator=args.load_generator,
+        log_level=args.log_level,
+        pg_admin_dsn=args.pg_dsn,
+        profile_dir=args.output_dir if args.profile else None,
+        floor=not args.no_floor,
+    )
+    return throughput.run(options, workdir / "sessions")
+
+
+def run_list(args: argparse.Namespace, workdir: Path) -> Report:
+    options = listing.ListOptions(
+        backends=_usable(args.backends or LIST_BACKENDS, args),
+        sessions=args.sessions,
+        requests=args.requests,
+        warmup=args.warmup_requests,
+        analyze_sqlite=args.analyze_sqlite,
+        log_level=args.log_level,
+        pg_admin_dsn=args.pg_dsn,
+        time_budget_s=args.time_budget,
+    )
+    return listing.run(options, workdir / "list")
+
+
+RUNNERS: dict[str, list[Callable[[argparse.Namespace, Path], Report]]] = {
+    "sessions": [run_sessions],
+    "list": [run_list],
+    "all": [run_sessions, run_list],
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    machine = describe()
+    console.print("machine: " + ", ".join(f"{key}: {value}" for key, value in machine.items()), markup=False)
+    workdir = DATA_ROOT / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    reports: list[Report] = []
+    try:
+        for runner in RUNNERS[args.command]:
+            before = load_average()
+            report = runner(args, workdir)
+            report.notes.append(
+                f"1-minute load average before/after: {before}/{load_average()} "
+                f"on {machine['cpus']} CPUs shared by the server, the client and anything else running"
+            )
+            reports.append(report)
+    except (ServerError, LoadError) as exc:
+        console.print(f"[red]benchmark failed:[/] {escape(str(exc))}")
+        return 1
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for report in reports:
+        show(report)
+        if not args.no_save:
+            paths = save(report, machine, args.output_dir)
+            console.print("saved " + ", ".join(str(path) for path in paths), markup=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
