@@ -130,7 +130,10 @@ def test_nothing_is_skipped_or_repeated_while_sessions_are_created(api: Api) -> 
         if sort in ("name", "-name"):
             names = [row["name"] for row in walked]
             assert names == sorted(names, reverse=sort.startswith("-"))
-        assert body["page"]["total"] == total_before + len(created_during) - 2
+        # The total is counted when the walk begins and carried by its cursors (docs/skylight.md);
+        # a walk begun afresh counts what exists then.
+        assert body["page"]["total"] == total_before
+        assert world.page(**params)["page"]["total"] == total_before + len(created_during)
 
 
 def _cursor(payload: Any) -> str:

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=30, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
     workers: int = Field(default=1, ge=1, le=64)
+    request_threads: int = Field(default=4, ge=1, le=256)
 
     # Event bus: the embedded MQTT broker's listeners (0 disables one), or an external broker.
     mqtts_port: int = Field(default=8883, ge=0, le=65535)

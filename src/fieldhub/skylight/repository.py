@@ -116,7 +116,9 @@ class SessionRepository:
             query = query.where(self._visibility(filters.visible_to))
         return query
 
-    def page(self, filters: SessionFilter, *, sort: SortKey, limit: int, cursor: Cursor | None) -> Page:
+    def page(
+        self, filters: SessionFilter, *, sort: SortKey, limit: int, cursor: Cursor | None, total: int
+    ) -> Page:
         return keyset_page(
             self.db,
             self._filtered(filters),
@@ -126,6 +128,7 @@ class SessionRepository:
             cursor=cursor,
             row_value=lambda row: getattr(row, _attribute(sort)),
             row_key=lambda row: row.pk,
+            total=total,
         )
 
     def count(self, filters: SessionFilter) -> int:

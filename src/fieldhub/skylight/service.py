@@ -54,9 +54,11 @@ class SessionService:
     ) -> SessionListing:
         if not self._sees_everything:
             filters = dataclasses.replace(filters, visible_to=self._caller.user_id)
+        # A walk counts once, on its first page; its cursors carry the total on.
+        total = cursor.total if cursor is not None and cursor.total is not None else self._repo.count(filters)
         return SessionListing(
-            page=self._repo.page(filters, sort=sort, limit=limit, cursor=cursor),
-            total=self._repo.count(filters),
+            page=self._repo.page(filters, sort=sort, limit=limit, cursor=cursor, total=total),
+            total=total,
         )
 
     def get(self, *, session_id: uuid.UUID, for_update: bool = False) -> WorkSession:
