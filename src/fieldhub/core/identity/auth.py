@@ -147,14 +147,13 @@ class AuthService:
     def authenticate(self, *, access_token: str) -> Principal:
         """The principal behind a valid access token whose user and realm still exist."""
         claims = self._tokens.verify(access_token)
-        found = self.repo.user_with_realm(claims.subject)
-        if found is None or found[1].name != claims.realm:
+        row = self.repo.principal_columns(claims.subject, claims.realm)
+        if row is None:
             raise Unauthenticated("Invalid access token")
-        user, realm = found
         return Principal(
-            user_id=user.id,
-            username=user.username,
-            realm_id=realm.id,
-            realm_name=realm.name,
-            is_admin=user.is_admin,
+            user_id=row.id,
+            username=row.username,
+            realm_id=row.realm_id,
+            realm_name=row.realm_name,
+            is_admin=row.is_admin,
         )

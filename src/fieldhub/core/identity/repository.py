@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fieldhub.core.identity.models import (
@@ -43,6 +43,22 @@ class IdentityRepository:
     def user(self, realm_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
         return self.session.scalars(
             select(User).where(User.realm_id == realm_id, User.id == user_id)
+        ).one_or_none()
+
+    def principal_columns(
+        self, user_id: uuid.UUID, realm_name: str
+    ) -> Row[uuid.UUID, str, bool, uuid.UUID, str] | None:
+        """What a request needs to know of its caller, in one lean query (the hottest query there is)."""
+        return self.session.execute(
+            select(
+                User.id,
+                User.username,
+                User.is_admin,
+                Realm.id.label("realm_id"),
+                Realm.name.label("realm_name"),
+            )
+            .join(Realm, Realm.id == User.realm_id)
+            .where(User.id == user_id, Realm.name == realm_name)
         ).one_or_none()
 
     def user_with_realm(self, user_id: uuid.UUID) -> tuple[User, Realm] | None:
