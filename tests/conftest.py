@@ -21,7 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from fieldhub.app import create_app
+from fieldhub.app import SUBSCRIPTION_TEMPLATES, create_app
+from fieldhub.core.bus.memory import MemoryBus
 from fieldhub.core.config import Settings
 from fieldhub.core.db import Base
 from fieldhub.core.identity.models import Application, Group, Realm, User
@@ -95,6 +96,8 @@ class Api:
 
     client: TestClient
     runtime: Runtime
+    #: The app's event bus: in memory, so that tests open no MQTT ports (tests/bus/ use real ones).
+    bus: MemoryBus
     realms: dict[str, Realm] = field(default_factory=dict)
 
     def realm(self, name: str | None = None) -> Realm:
@@ -163,7 +166,8 @@ class Api:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[Api]:
-    runtime = Runtime.build(settings)
-    app = create_app(settings, runtime=runtime)
+    runtime = Runtime.build(settings, subscription_templates=SUBSCRIPTION_TEMPLATES)
+    bus = MemoryBus()
+    app = create_app(settings, runtime=runtime, bus=bus)
     with TestClient(app) as client:
-        yield Api(client=client, runtime=runtime)
+        yield Api(client=client, runtime=runtime, bus=bus)

@@ -10,31 +10,56 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from fieldhub.core.bus.factory import ConfiguredBus, bus_from_settings
+from fieldhub.core.bus.protocol import EventBus
 from fieldhub.core.config import Settings
 from fieldhub.core.http.metrics import MetricsMiddleware, make_registry, metrics_response_body
 from fieldhub.core.http.request_log import RequestLogMiddleware
 from fieldhub.core.runtime import Runtime
 from fieldhub.core.web import json_response
+from fieldhub.skylight.events import SUBSCRIPTION_TEMPLATE as SKYLIGHT_SUBSCRIPTIONS
 from fieldhub.skylight.web import create_skylight_app
 
 #: Where each API family is mounted.
 SKYLIGHT_PREFIX = "/v1"
+#: The topic filters a user's access token lets them subscribe to, one per family that publishes.
+SUBSCRIPTION_TEMPLATES = (SKYLIGHT_SUBSCRIPTIONS,)
+#: On shutdown, how long the publisher may go on publishing what was committed before.
+PUBLISHER_FLUSH_SECONDS = 5.0
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
-    runtime = runtime or Runtime.build(settings)
+def create_app(settings: Settings, *, runtime: Runtime | None = None, bus: EventBus | None = None) -> FastAPI:
+    """The app; ``bus`` replaces the configured event bus (tests pass an in-memory one)."""
+    runtime = runtime or Runtime.build(settings, subscription_templates=SUBSCRIPTION_TEMPLATES)
     registry = make_registry()
+    configured: ConfiguredBus | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Endpoints are sync and hold the GIL for most of their work: a few threads keep the CPU
         # busy, while anyio's default of 40 only adds contention (measured in docs/benchmarks.md).
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        nonlocal configured
+        configured = (
+            ConfiguredBus(bus=bus, ca_pem=None)
+            if bus is not None
+            else bus_from_settings(
+                settings, tokens=runtime.tokens, subscription_templates=SUBSCRIPTION_TEMPLATES
+            )
+        )
+        await configured.bus.start()
+        await runtime.publisher.start(bus=configured.bus)
         # The objects built at start-up live as long as the process; moving them out of the
         # collector's sight keeps full collections (the p99 pauses) short.
         gc.freeze()
-        yield
-        runtime.close()
+        try:
+            yield
+        finally:
+            # In-flight requests are done by now; what they committed is published before the
+            # bus goes away (whatever is left stays in the outbox for the next start).
+            await runtime.publisher.stop(flush_timeout_seconds=PUBLISHER_FLUSH_SECONDS)
+            await configured.bus.stop()
+            runtime.close()
 
     app = FastAPI(title="fieldhub", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.runtime = runtime
@@ -51,6 +76,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     def metrics() -> Response:
         body, content_type = metrics_response_body(registry)
         return Response(body, media_type=content_type)
+
+    @app.get("/ca.pem", include_in_schema=False)
+    def ca_certificate() -> Response:
+        if configured is None or configured.ca_pem is None:
+            return json_response({"error": "This server runs no MQTT TLS listener"}, status_code=404)
+        return Response(configured.ca_pem, media_type="application/x-pem-file")
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     def jwks() -> Response:

@@ -39,8 +39,13 @@ class ServerProcess:
             FIELDHUB_DATA_DIR=str(data_dir),
             FIELDHUB_PORT=str(self.port),
             FIELDHUB_SHUTDOWN_GRACE_SECONDS="10",
-            **env,
+            # No MQTT listener unless a test asks for one: the defaults would collide between
+            # parallel tests and with a server running on this machine.
+            FIELDHUB_MQTTS_PORT="0",
+            FIELDHUB_MQTT_PORT="0",
+            FIELDHUB_MQTT_WS_PORT="0",
         )
+        environment.update(env)
         with self.stderr_path.open("wb") as err, self.stdout_path.open("wb") as out:
             self.process = subprocess.Popen([FIELDHUB, "serve"], env=environment, stdout=out, stderr=err)
         self.client = httpx.Client(base_url=self.base_url, timeout=10)

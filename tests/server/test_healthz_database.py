@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fieldhub.app import create_app
+from fieldhub.core.bus.memory import MemoryBus
 from fieldhub.core.config import Settings
 from fieldhub.migrations import upgrade_to_head
 
@@ -21,7 +22,7 @@ PG_ADMIN_DSN = os.environ.get("FIELDHUB_TEST_PG_DSN", "postgresql://postgres@127
 def test_healthz_is_503_when_postgresql_is_not_listening(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url="postgresql://postgres@127.0.0.1:1/nowhere")
     # The app starts without the database; only the health check (and real work) needs it.
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, bus=MemoryBus())) as client:
         started = time.monotonic()
         response = client.get("/healthz")
         assert time.monotonic() - started < 5
@@ -34,7 +35,7 @@ def test_healthz_is_503_when_postgresql_is_not_listening(tmp_path: Path) -> None
 
 def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/missing-dir/fieldhub.db")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, bus=MemoryBus())) as client:
         assert client.get("/healthz").status_code == 503
 
 
@@ -50,7 +51,7 @@ def test_healthz_turns_503_when_the_database_goes_away(tmp_path: Path) -> None:
         try:
             settings = Settings(data_dir=tmp_path, database_url=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
             upgrade_to_head(settings.resolved_database_url)
-            with TestClient(create_app(settings)) as client:
+            with TestClient(create_app(settings, bus=MemoryBus())) as client:
                 assert client.get("/healthz").status_code == 200
                 admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
                 response = client.get("/healthz")

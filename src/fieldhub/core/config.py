@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 _SUPPORTED_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg"})
 PG_CONNECT_TIMEOUT_SECONDS = 10
 #: Settings whose value is never echoed in an error message.
-_SECRET_FIELDS = frozenset({"admin_password", "database_url"})
+_SECRET_FIELDS = frozenset({"admin_password", "database_url", "mqtt_url"})
 
 
 class ConfigError(Exception):
@@ -72,6 +72,24 @@ class Settings(BaseSettings):
         if value.lower() not in {"debug", "info", "warning", "error"}:
             raise ValueError("must be one of debug, info, warning, error")
         return value.lower()
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _external_broker(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            scheme, separator, rest = value.partition("://")
+            if scheme not in {"mqtt", "mqtts"} or not separator or not rest.strip("/"):
+                raise ValueError("must be mqtt://HOST:PORT or mqtts://HOST:PORT")
+            return value
+        ports = (info.data.get(name, 0) for name in ("mqtts_port", "mqtt_port", "mqtt_ws_port"))
+        if info.data.get("workers", 1) > 1 and any(ports):
+            # Every worker would start its own embedded broker on the same ports, and a client
+            # would only hear the events of the worker it happened to connect to.
+            raise ValueError(
+                "must name an external broker when FIELDHUB_WORKERS > 1 (or set the three"
+                " FIELDHUB_MQTT*_PORT to 0)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

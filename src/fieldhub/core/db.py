@@ -124,6 +124,10 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def session(self) -> Session:
+        """A session whose transaction the caller manages (reads begin deferred on SQLite)."""
+        return self._sessions()
+
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
         """Yields a unit of work that commits on a clean exit and rolls back on an exception."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from fieldhub.core.bus.publisher import OutboxPublisher
 from fieldhub.core.config import Settings
 from fieldhub.core.db import Database, make_engine
 from fieldhub.core.identity.auth import AuthService
@@ -21,21 +23,29 @@ class Runtime:
     db: Database
     signing_key: SigningKey
     tokens: AccessTokenCodec
+    #: Drains the outbox onto the event bus once the app's lifespan has started it.
+    publisher: OutboxPublisher
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, *, subscription_templates: Sequence[str] = ()) -> Runtime:
+        """``subscription_templates``: the MQTT topic filters the families let a user subscribe to."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(
             settings.resolved_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
         key = SigningKey.load_or_create(settings.data_dir)
+        db = Database(engine)
         return cls(
             settings=settings,
-            db=Database(engine),
+            db=db,
             signing_key=key,
             tokens=AccessTokenCodec(
-                key=key, issuer=settings.issuer, ttl_seconds=settings.access_token_ttl_seconds
+                key=key,
+                issuer=settings.issuer,
+                ttl_seconds=settings.access_token_ttl_seconds,
+                subscription_templates=subscription_templates,
             ),
+            publisher=OutboxPublisher(db=db),
         )
 
     def identity(self, session: Session) -> IdentityService:

@@ -60,5 +60,8 @@ class RequestContext:
     def work(self, request: Request, *, write: bool) -> Iterator[tuple[UnitOfWork, Principal]]:
         token = self._token_from(request)
         with self.runtime.db.unit_of_work(write=write) as uow:
+            if write:
+                # Whatever events the request recorded go out as soon as they are committed.
+                uow.after_commit(self.runtime.publisher.wake)
             caller = self.runtime.auth(uow.session).authenticate(access_token=token)
             yield uow, caller

@@ -1,7 +1,12 @@
 """Session event types and payloads, written to the core outbox in the same transaction as the change.
 
-Type names follow the ones Skylight's own SDK dispatches on.  Topics and delivery belong to the
-event bus; this module only decides what happened and who is concerned.
+Type names follow the ones Skylight's own SDK dispatches on.  This module decides what happened,
+who is concerned and so which MQTT topics the event goes to; delivery belongs to the event bus.
+
+Topic: ``v1/realms/{realm}/users/{sub}/session/{sessionId}/{eventType}``, one per concerned user,
+under the filter :data:`SUBSCRIPTION_TEMPLATE` that the spec tells clients to subscribe to.  The
+session id and the type in the topic let a client narrow its subscription (one session, or one
+kind of event) without reading payloads.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ SESSION_DATA_UPDATED = "SessionDataUpdated"
 SESSION_PARTICIPANT_ADDED = "SessionParticipantAdded"
 SESSION_PARTICIPANT_REMOVED = "SessionParticipantRemoved"
 
+#: The topic filter each user may subscribe to (the broker fills in the token's realm and subject).
+SUBSCRIPTION_TEMPLATE = "v1/realms/{realm}/users/{sub}/session/#"
+_TOPIC = "v1/realms/{realm}/users/{sub}/session/{session_id}/{event_type}"
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceContext:
@@ -42,6 +51,7 @@ def record_session_event(
     actor: uuid.UUID,
     device: DeviceContext,
     changes: dict[str, Any],
+    realm_name: str,
     audience: set[uuid.UUID],
     now: dt.datetime,
 ) -> uuid.UUID:
@@ -67,6 +77,9 @@ def record_session_event(
         aggregate_id=str(work_session.id),
         event_type=event_type,
         payload=payload,
-        audience=sorted(str(user_id) for user_id in audience),
+        topics=[
+            _TOPIC.format(realm=realm_name, sub=user_id, session_id=work_session.id, event_type=event_type)
+            for user_id in sorted(audience)
+        ],
         event_id=event_id,
     )

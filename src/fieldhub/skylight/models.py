@@ -21,6 +21,7 @@ class WorkSession(Base):
         Index("ix_sessions_app_name", "realm_id", "application_id", "name", "pk"),
         Index("ix_sessions_app_created", "realm_id", "application_id", "created_at", "pk"),
         Index("ix_sessions_app_modified", "realm_id", "application_id", "modified_at", "pk"),
+        Index("ix_sessions_app_status", "realm_id", "application_id", "status", "pk"),
     )
 
     pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -252,6 +252,7 @@ class SessionService:
             actor=self._caller.user_id,
             device=device,
             changes=changes,
+            realm_name=self._caller.realm_name,
             audience=audience if audience is not None else self._audience(work_session),
             now=now,
         )

@@ -172,3 +172,19 @@ def test_a_tampered_payload_is_refused(setup: tuple[Api, Realm, User, Applicatio
     head, _, signature = token.split(".")
     forged_payload = _b64(json.dumps(claims_for(api, realm, user)).encode())
     assert_refused(api, application, f"{head}.{forged_payload}.{signature}")
+
+
+def test_access_tokens_carry_the_mqtt_username_and_acl_emqx_checks(
+    setup: tuple[Api, Realm, User, Application],
+) -> None:
+    api, realm, user, _ = setup
+    token = api.login(realm, user)["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["mqtt_username"] == f"{realm.name}/{user.id}"
+    assert claims["acl"] == [
+        {
+            "permission": "allow",
+            "action": "subscribe",
+            "topic": f"v1/realms/{realm.name}/users/{user.id}/session/#",
+        }
+    ]

@@ -1,16 +1,21 @@
 """The transactional outbox.
 
 An event is a row written in the same transaction as the change it describes, so it exists if
-and only if the change committed.  A publisher drains the rows in commit order per aggregate.
+and only if the change committed.  Each row carries the topics it goes to, computed by the family
+that recorded it when the change was made (so a participant removed later does not hear of it).
+Published rows are kept as the event history; :func:`claim_unpublished` reads only the
+unpublished ones through the ``(published_at, seq)`` index.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, Uuid
+from sqlalchemy import BigInteger, Index, String, Uuid, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fieldhub.core.db import Base, BigIntPK, JSONType, UTCDateTime, utcnow
@@ -26,7 +31,7 @@ class OutboxEvent(Base):
     aggregate_id: Mapped[str] = mapped_column(String(64), index=True)
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    audience: Mapped[list[str]] = mapped_column(JSONType)
+    topics: Mapped[list[str]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -39,7 +44,7 @@ def record_event(
     aggregate_id: str,
     event_type: str,
     payload: dict[str, Any],
-    audience: list[str],
+    topics: list[str],
     event_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Adds an event to the current transaction and returns its id."""
@@ -49,7 +54,57 @@ def record_event(
         aggregate_id=aggregate_id,
         type=event_type,
         payload=payload,
-        audience=audience,
+        topics=topics,
     )
     session.add(event)
     return event.id
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    seq: int
+    aggregate_id: str
+    topics: list[str]
+    payload: dict[str, Any]
+
+
+def claim_unpublished(session: Session, *, limit: int) -> list[PendingEvent]:
+    """The oldest unpublished events, in ``seq`` order, that this transaction may publish now.
+
+    On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends, so
+    concurrent publishers (one per API process) never take the same row.  Skipping locked rows
+    alone would let a second publisher overtake the first within one aggregate, so an aggregate
+    whose earlier events another publisher holds is left for a later round from that event on.
+    """
+    query = (
+        select(OutboxEvent.seq, OutboxEvent.aggregate_id, OutboxEvent.topics, OutboxEvent.payload)
+        .where(OutboxEvent.published_at.is_(None))
+        .order_by(OutboxEvent.seq)
+        .limit(limit)
+    )
+    locking = session.get_bind().dialect.name == "postgresql"
+    if locking:
+        query = query.with_for_update(skip_locked=True)
+    events = [PendingEvent(*row) for row in session.execute(query)]
+    if not locking or not events:
+        return events
+    held_elsewhere_from = select(OutboxEvent.aggregate_id, func.min(OutboxEvent.seq)).where(
+        OutboxEvent.published_at.is_(None),
+        OutboxEvent.aggregate_id.in_({event.aggregate_id for event in events}),
+        OutboxEvent.seq < events[-1].seq,
+        OutboxEvent.seq.not_in([event.seq for event in events]),
+    )
+    held_elsewhere = {
+        aggregate_id: first_seq
+        for aggregate_id, first_seq in session.execute(held_elsewhere_from.group_by(OutboxEvent.aggregate_id))
+    }
+    return [event for event in events if event.seq < held_elsewhere.get(event.aggregate_id, event.seq + 1)]
+
+
+def mark_published(session: Session, *, seqs: Sequence[int], now: dt.datetime) -> None:
+    session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.seq.in_(seqs))
+        .values(published_at=now)
+        .execution_options(synchronize_session=False)
+    )

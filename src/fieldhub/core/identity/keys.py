@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 
-def _create_exclusively(path: Path, content: bytes) -> bytes:
+def create_exclusively(path: Path, content: bytes) -> bytes:
     """Writes ``content`` to ``path`` unless it exists; returns what ends up in ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -41,7 +41,7 @@ def load_or_create_secret(directory: Path, name: str, *, nbytes: int = 32) -> by
     path = directory / "secrets" / name
     if path.exists():
         return path.read_bytes()
-    return _create_exclusively(path, secrets.token_bytes(nbytes))
+    return create_exclusively(path, secrets.token_bytes(nbytes))
 
 
 class SigningKey:
@@ -66,7 +66,7 @@ class SigningKey:
             pem = path.read_bytes()
         else:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = _create_exclusively(
+            pem = create_exclusively(
                 path,
                 key.private_bytes(
                     serialization.Encoding.PEM,

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +28,21 @@ class AccessClaims:
 
 
 class AccessTokenCodec:
-    def __init__(self, *, key: SigningKey, issuer: str, ttl_seconds: int) -> None:
+    """Issues and verifies access tokens.
+
+    ``subscription_templates`` are the MQTT topic filters a user may subscribe to, with ``{realm}``
+    and ``{sub}`` placeholders.  Tokens carry them for brokers that authorise from the token alone
+    (EMQX's JWT authentication, docs/emqx.md): ``mqtt_username`` for its ``verify_claims`` to
+    compare with the CONNECT username, and ``acl`` in its rule format.
+    """
+
+    def __init__(
+        self, *, key: SigningKey, issuer: str, ttl_seconds: int, subscription_templates: Sequence[str] = ()
+    ) -> None:
         self._key = key
         self._issuer = issuer
         self.ttl_seconds = ttl_seconds
+        self._subscription_templates = tuple(subscription_templates)
 
     def issue(self, *, user_id: uuid.UUID, realm: str, roles: list[str], now: dt.datetime) -> str:
         issued_at = int(now.timestamp())
@@ -43,10 +55,22 @@ class AccessTokenCodec:
             "exp": issued_at + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
             "typ": "Bearer",
+            "mqtt_username": f"{realm}/{user_id}",
+            "acl": [
+                {
+                    "permission": "allow",
+                    "action": "subscribe",
+                    "topic": template.format(realm=realm, sub=user_id),
+                }
+                for template in self._subscription_templates
+            ],
         }
         return jwt.encode(
             claims, self._key.private_key, algorithm=SigningKey.algorithm, headers={"kid": self._key.kid}
         )
+
+    def subscription_filters(self, *, realm: str, subject: uuid.UUID) -> list[str]:
+        return [template.format(realm=realm, sub=subject) for template in self._subscription_templates]
 
     def verify(self, token: str) -> AccessClaims:
         """Checks signature, algorithm, issuer and expiry; any failure is :class:`Unauthenticated`."""

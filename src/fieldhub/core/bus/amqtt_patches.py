@@ -1,0 +1,411 @@
+"""Workarounds for defects of amqtt 0.12.1, the broker library the embedded broker is built on.
+
+amqtt is pinned to exactly 0.12.1 because this module overrides its private methods; re-verify every
+item below (tests/core/bus/test_embedded_broker_*.py) before moving the pin.  Each defect, and why
+it matters when untrusted clients connect:
+
+1. Authentication runs *after* the broker has deleted (clean session) or taken over (persistent
+   session) the existing session of the same client id, so bad credentials suffice to wipe or kick
+   anyone's session; a rejected CONNECT also leaves a "connected" zombie session behind forever, and
+   its CONNACK claims session-present.  :class:`GuardedHandler` authenticates right after parsing
+   CONNECT, before the broker touches any session, and refuses with a plain CONNACK 0x05.
+2. There is no CONNECT timeout: a socket that never sends CONNECT holds a connection forever.
+   :class:`GuardedHandler` bounds the wait (``connect_timeout``); the TLS handshake and the
+   WebSocket opening handshake get the same bound.
+3. Keep-alive is not enforced (the broker handler ignores its read timeout), so half-open
+   connections live forever.  :class:`GuardedHandler` closes a connection that was silent for 1.5
+   times its keep-alive, as MQTT-3.1.2-24 asks.
+4. There is no maximum packet size: any remaining length up to 256 MB is read into memory.
+   :class:`FramedReader` follows the MQTT framing and refuses a packet above ``max_packet_bytes``
+   before its body is read.
+5. Retained messages leak across the ACL: on every connect, the broker sends the retained messages
+   matching *any* filter *any* client subscribed to, unchecked.  :class:`GuardedBroker` sends only
+   those matching the session's own subscriptions, checked with the topic plugins.
+6. The offline queue of a persistent session is unbounded, so a client that never returns
+   exhausts memory.  :class:`GuardedBroker` keeps the newest ``max_queued_messages``.
+7. Queued messages are replayed with retain=1 (MQTT says 0), and an outgoing QoS 1 message that is
+   unacknowledged when the connection drops (or after amqtt's fixed 5 s) is lost.  Replays are sent
+   with retain=0 and such a message goes back on the persistent session's offline queue.
+8. ``max_connections`` makes excess clients wait (a semaphore) instead of refusing them, so a flood
+   of idle sockets stalls every newcomer.  :class:`GuardedBroker` closes connections beyond the limit
+   at once.
+9. A will message is published without the publish ACL.  Not fixed here but in the auth plugin,
+   which refuses a CONNECT whose will topic the client may not publish to.
+10. An exception other than amqtt's own while parsing CONNECT escapes the connection callback
+    without closing the socket; a peer that stops reading blocks ``drain()`` (and so ``close()``)
+    forever.  Both are bounded: the socket is closed, stalled writes time out and abort.
+
+Installing is process-wide for one name only: amqtt's broker module looks up
+``BrokerProtocolHandler`` when a client connects, so :func:`install` points it at
+:class:`GuardedHandler`.  All other changes live in the :class:`GuardedBroker` subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import amqtt.broker  # type: ignore[import-untyped]
+import websockets
+from amqtt.adapters import (  # type: ignore[import-untyped]
+    ReaderAdapter,
+    StreamReaderAdapter,
+    StreamWriterAdapter,
+    WebSocketsReader,
+    WebSocketsWriter,
+)
+from amqtt.broker import Broker, RetainedApplicationMessage
+from amqtt.contexts import Action, ListenerType  # type: ignore[import-untyped]
+from amqtt.errors import AMQTTError, MQTTError  # type: ignore[import-untyped]
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket  # type: ignore[import-untyped]
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler  # type: ignore[import-untyped]
+from amqtt.session import Session  # type: ignore[import-untyped]
+
+logger = logging.getLogger(__name__)
+
+#: A peer that accepts none of our bytes for this long is gone; its writes abort the connection.
+WRITE_STALL_SECONDS = 30.0
+#: Session attribute naming the handler whose CONNECT passed authentication (defect 1).
+_AUTHENTICATED_BY = "fieldhub.authenticated_by"
+#: The longest MQTT fixed header: one type byte and four remaining-length bytes.
+_MAX_FIXED_HEADER = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerLimits:
+    connect_timeout: float
+    max_packet_bytes: int
+    max_connections: int
+    max_queued_messages: int
+
+
+class PacketTooLarge(AMQTTError):  # type: ignore[misc]
+    """Deliberately not an ``MQTTError``: amqtt's reader loop skips those and would desynchronise."""
+
+
+class FramedReader(ReaderAdapter):  # type: ignore[misc]
+    """Passes reads through while following the MQTT framing, refusing oversized packets (defect 4).
+
+    It tracks the stream itself rather than trusting amqtt's read pattern, so the check holds
+    however amqtt splits its reads.
+    """
+
+    def __init__(self, inner: ReaderAdapter, *, max_packet_bytes: int) -> None:
+        self._inner = inner
+        self._max = max_packet_bytes
+        self._body_left = 0
+        self._in_length = False
+        self._length = 0
+        self._multiplier = 1
+
+    async def read(self, n: int = -1) -> bytes:
+        data: bytes = await self._inner.read(n)
+        self._follow(data)
+        return data
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+    def _follow(self, data: bytes) -> None:
+        index = 0
+        while index < len(data):
+            if self._body_left:
+                step = min(self._body_left, len(data) - index)
+                self._body_left -= step
+                index += step
+            elif not self._in_length:  # the packet type byte
+                self._in_length, self._length, self._multiplier = True, 0, 1
+                index += 1
+            else:
+                byte = data[index]
+                index += 1
+                self._length += (byte & 0x7F) * self._multiplier
+                self._multiplier *= 128
+                if byte & 0x80:
+                    continue
+                self._in_length = False
+                if self._length > self._max:
+                    raise PacketTooLarge(f"packet of {self._length} bytes exceeds {self._max}")
+                self._body_left = self._length
+
+
+class GuardedStreamWriter(StreamWriterAdapter):  # type: ignore[misc]
+    """A TCP writer whose drain and close give up on a peer that stopped reading (defect 10)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        super().__init__(writer)
+        self._transport = writer.transport
+
+    async def drain(self) -> None:
+        try:
+            await asyncio.wait_for(super().drain(), WRITE_STALL_SECONDS)
+        except TimeoutError:
+            self._transport.abort()
+            raise ConnectionResetError("peer stopped reading") from None
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(super().close(), WRITE_STALL_SECONDS)
+        except (TimeoutError, ConnectionError):
+            self._transport.abort()
+
+
+def _limits_of(plugins_manager: Any) -> GuardedBroker | None:
+    broker = getattr(plugins_manager.context, "_broker_instance", None)
+    return broker if isinstance(broker, GuardedBroker) else None
+
+
+class GuardedHandler(BrokerProtocolHandler):  # type: ignore[misc]
+    """amqtt's broker protocol handler with defects 1, 2, 3 and 7 (lost QoS 1 messages) fixed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def init_from_connect(
+        cls, reader: Any, writer: Any, plugins_manager: Any, loop: Any = None
+    ) -> tuple[GuardedHandler, Session]:
+        broker = _limits_of(plugins_manager)
+        timeout = broker.limits.connect_timeout if broker else WRITE_STALL_SECONDS
+        try:
+            handler, session = await asyncio.wait_for(
+                super().init_from_connect(reader, writer, plugins_manager, loop), timeout
+            )
+        except MQTTError:
+            raise  # amqtt answered (or closes) this one itself
+        except Exception as exc:  # any malformed or slow CONNECT just closes the socket
+            await writer.close()
+            raise MQTTError(f"bad or missing CONNECT: {exc!r}") from None
+        if session.keep_alive > 0:
+            session.keep_alive = math.ceil(session.keep_alive * 1.5)
+        verdicts = await plugins_manager.map_plugin_auth(session=session)
+        results = [verdict for verdict in verdicts.values() if verdict is not None]
+        if not results or not all(results):
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            raise MQTTError(f"refused CONNECT of client id {session.client_id!r}")
+        handler.authenticated_attributes = dict(session.attributes)
+        if broker is not None:
+            await broker.take_over(session.client_id)
+        return handler, session
+
+    def handle_read_timeout(self) -> None:
+        # Nothing arrived for 1.5 x keep-alive: the peer is gone (MQTT-3.1.2-24).
+        task = asyncio.ensure_future(self.handle_connection_closed())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def mqtt_publish(
+        self, topic: str, data: bytes, qos: int | None, retain: bool, ack_timeout: int | None = None
+    ) -> Any:
+        try:
+            return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+        except (asyncio.CancelledError, TimeoutError):
+            session, broker = self.session, _limits_of(self.plugins_manager)
+            # Once a newer connection serves the session, amqtt itself redelivers what was in flight.
+            if (
+                session is not None
+                and broker is not None
+                and qos
+                and not session.clean_session
+                and broker.serves(session, self)
+            ):
+                broker.enqueue_offline(session, RetainedApplicationMessage(None, topic, data, qos))
+            raise
+
+
+def install() -> None:
+    """Makes amqtt's broker use :class:`GuardedHandler`; idempotent."""
+    amqtt.broker.BrokerProtocolHandler = GuardedHandler
+
+
+class GuardedBroker(Broker):  # type: ignore[misc]
+    """amqtt's broker with defects 1, 2 and 4-10 fixed; see the module docstring."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        limits: BrokerLimits,
+        on_broadcast: Callable[[str, bytes], Awaitable[None]],
+    ) -> None:
+        install()
+        super().__init__(config)
+        self.limits = limits
+        self._on_broadcast = on_broadcast
+        self._open_connections = 0
+        self._closing: dict[Any, asyncio.Future[None]] = {}
+
+    @staticmethod
+    def _create_ssl_context(listener: Any) -> ssl.SSLContext:
+        context: ssl.SSLContext = Broker._create_ssl_context(listener)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    async def _create_server_instance(
+        self, listener_name: str, listener_type: Any, address: str | None, port: int, ssl_context: Any
+    ) -> Any:
+        host = address.strip("[]") if address else None
+        timeout = self.limits.connect_timeout
+        if listener_type == ListenerType.WS:
+            return await websockets.serve(
+                partial(self.ws_connected, listener_name=listener_name),
+                host,
+                port,
+                ssl=ssl_context,
+                subprotocols=[websockets.Subprotocol("mqtt")],
+                max_size=self.limits.max_packet_bytes + _MAX_FIXED_HEADER,
+                max_queue=4,
+                open_timeout=timeout,
+            )
+        return await asyncio.start_server(
+            partial(self.stream_connected, listener_name=listener_name),
+            host,
+            port,
+            reuse_address=True,
+            ssl=ssl_context,
+            ssl_handshake_timeout=timeout if ssl_context else None,
+        )
+
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        framed = FramedReader(StreamReaderAdapter(reader), max_packet_bytes=self.limits.max_packet_bytes)
+        await self._client_connected(listener_name, framed, GuardedStreamWriter(writer))
+
+    async def ws_connected(self, websocket: Any, listener_name: str) -> None:
+        framed = FramedReader(WebSocketsReader(websocket), max_packet_bytes=self.limits.max_packet_bytes)
+        await self._client_connected(listener_name, framed, WebSocketsWriter(websocket))
+
+    async def _client_connected(self, listener_name: str, reader: Any, writer: Any) -> None:
+        if self._open_connections >= self.limits.max_connections:
+            logger.warning("MQTT connection refused: %d connections open", self._open_connections)
+            await writer.close()
+            return
+        self._open_connections += 1
+        try:
+            await super()._client_connected(listener_name, reader, writer)
+        except Exception:
+            logger.exception("MQTT connection failed")
+            await writer.close()
+        finally:
+            self._open_connections -= 1
+
+    async def _initialize_client_session(self, *args: Any) -> tuple[GuardedHandler, Session]:
+        handler, session = await super()._initialize_client_session(*args)
+        # The broker may have swapped in the stored persistent session: it gets the identity that
+        # was just authenticated, not the one of an earlier connection.
+        session.attributes.update(handler.authenticated_attributes)
+        session.attributes[_AUTHENTICATED_BY] = handler
+        return handler, session
+
+    async def _authenticate(self, session: Session, listener: Any) -> bool:
+        # GuardedHandler already ran the auth plugins for this very CONNECT; running them again
+        # would verify the token twice.  A session that did not come through it is refused.
+        return session.attributes.pop(_AUTHENTICATED_BY, None) is not None
+
+    def idle(self) -> bool:
+        """Whether every message handed to the broker has been delivered or queued."""
+        return self._broadcast_queue.empty() and all(task.done() for task in self._tasks_queue)
+
+    def enqueue_offline(self, session: Session, message: Any) -> None:
+        queue = session.retained_messages
+        queue.put_nowait(message)
+        while queue.qsize() > self.limits.max_queued_messages:
+            queue.get_nowait()  # the newest messages are the ones worth keeping
+
+    async def _retain_broadcast_message(
+        self, broadcast: dict[str, Any], qos: int, target_session: Session
+    ) -> None:
+        message = RetainedApplicationMessage(broadcast["session"], broadcast["topic"], broadcast["data"], qos)
+        self.enqueue_offline(target_session, message)
+
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        deliveries = []
+        while not session.retained_messages.empty():
+            message = session.retained_messages.get_nowait()
+            deliveries.append(
+                asyncio.ensure_future(
+                    handler.mqtt_publish(message.topic, message.data, message.qos, retain=False)
+                )
+            )
+        if deliveries:
+            await asyncio.wait(deliveries)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter, _ = subscription
+        granted = [
+            qos for subscriber, qos in self._subscriptions.get(topic_filter, []) if subscriber is session
+        ]
+        handler = self._get_handler(session)
+        if not granted or handler is None:
+            return
+        deliveries = []
+        for topic, retained in list(self._retained_messages.items()):
+            if self._matches(topic, topic_filter) and await self._topic_filtering(
+                session, topic, Action.RECEIVE
+            ):
+                qos = min(granted[0], granted[0] if retained.qos is None else retained.qos)
+                deliveries.append(
+                    asyncio.ensure_future(handler.mqtt_publish(topic, retained.data, qos, retain=True))
+                )
+        if deliveries:
+            await asyncio.wait(deliveries)
+
+    async def _broadcast_message(
+        self, session: Session | None, topic: str | None, data: bytes | None, force_qos: int | None = None
+    ) -> None:
+        await super()._broadcast_message(session, topic, data, force_qos)
+        if topic is not None and data is not None:
+            await self._on_broadcast(topic, bytes(data))
+
+    def serves(self, session: Session, handler: Any) -> bool:
+        """Whether ``handler`` is the connection registered for ``session``'s client id."""
+        return self._sessions.get(session.client_id, (None, None))[1] is handler
+
+    async def take_over(self, client_id: str) -> None:
+        """Closes the live connection of ``client_id`` (MQTT-3.1.4-2) and waits until amqtt processed it.
+
+        amqtt's own take-over leaves the old connection's disconnect racing with the new one: the
+        session ends up marked disconnected while the new connection is live, so it receives nothing.
+        """
+        session, handler = self._sessions.get(client_id, (None, None))
+        if session is None or handler is None or session.transitions.state != "connected":
+            return
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closing[handler] = closed
+        try:
+            await handler.handle_connection_closed()
+            await asyncio.wait_for(closed, self.limits.connect_timeout)
+        except TimeoutError:
+            logger.warning("MQTT take-over of %s: the old connection did not close in time", client_id)
+        finally:
+            self._closing.pop(handler, None)
+
+    async def _handle_disconnect(self, client_session: Session, handler: Any, waiter: Any) -> None:
+        try:
+            await super()._handle_disconnect(client_session, handler, waiter)
+        finally:
+            closed = self._closing.pop(handler, None)
+            if closed is not None and not closed.done():
+                closed.set_result(None)
+
+    async def disconnect(self, client_id: str, handler: Any) -> None:
+        """Closes ``client_id``'s connection if ``handler`` still serves it; amqtt has no API for this."""
+        session, current = self._sessions.get(client_id, (None, None))
+        if session is None or current is not handler or session.transitions.state != "connected":
+            return
+        session.will_flag = False  # a server-side close is not the client vanishing
+        await handler.handle_connection_closed()
