@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -21,14 +23,20 @@ def _checked(response: httpx.Response, expected: int) -> dict[str, Any]:
     return body
 
 
-def login(server: RunningServer) -> str:
-    """An access token of the bootstrapped realm admin."""
+def login(server: RunningServer, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
+    """An access token of ``username`` (by default the bootstrapped realm admin)."""
     response = httpx.post(
         f"{server.base_url}/v1/authentication/login/realms/{REALM}",
-        json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD, "realm": REALM},
+        json={"username": username, "password": password, "realm": REALM},
         timeout=TIMEOUT_SECONDS,
     )
     return str(_checked(response, 200)["access_token"])
+
+
+def logins(server: RunningServer, usernames: Sequence[str], password: str, *, parallel: int = 4) -> list[str]:
+    """Access tokens of ``usernames``, in order; ``parallel`` logins at a time (argon2 takes ~0.1 s each)."""
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(lambda name: login(server, name, password), usernames))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -44,6 +52,12 @@ def create_session(server: RunningServer, token: str, application_id: str, body:
         sessions_url(server, application_id), json=body, headers=bearer(token), timeout=TIMEOUT_SECONDS
     )
     return str(_checked(response, 201)["sessionId"])
+
+
+def patch_data(client: httpx.Client, session_url: str, data: dict[str, Any]) -> str:
+    """``PATCH {session_url}/data`` with a keep-alive client; returns the ``eventId`` of the event it caused."""
+    response = client.patch(f"{session_url}/data", json={"data": data, "version": 1})
+    return str(_checked(response, 200)["eventId"])
 
 
 def probe(url: str, headers: dict[str, str]) -> int:

@@ -22,6 +22,8 @@ from bench.servers import ADMIN_PASSWORD, ADMIN_USERNAME, FieldhubSetup
 from fieldhub.core.config import Settings
 from fieldhub.core.db import Base, Database, make_engine, utcnow
 from fieldhub.core.identity.bootstrap import bootstrap_if_empty
+from fieldhub.core.identity.models import Realm, User
+from fieldhub.core.identity.passwords import hash_password
 from fieldhub.core.identity.service import IdentityService
 from fieldhub.migrations import upgrade_to_head
 from fieldhub.skylight.models import SessionParticipant, SessionProperty, WorkSession
@@ -46,6 +48,12 @@ class Tenant:
     application_id: str
     admin_id: uuid.UUID
     user_ids: tuple[uuid.UUID, ...]
+    #: The usernames of ``user_ids``, in the same order.
+    usernames: tuple[str, ...] = ()
+
+
+def username(index: int) -> str:
+    return f"tech{index:02d}"
 
 
 @contextmanager
@@ -61,8 +69,15 @@ def migrated_database(setup: FieldhubSetup) -> Iterator[Database]:
         database.dispose()
 
 
-def bootstrap_tenant(database: Database, setup: FieldhubSetup) -> Tenant:
-    """What ``fieldhub serve`` does on an empty database, plus a few users to take part in sessions."""
+def bootstrap_tenant(
+    database: Database, setup: FieldhubSetup, *, users: int = PARTICIPANT_USERS, password: str | None = None
+) -> Tenant:
+    """What ``fieldhub serve`` does on an empty database, plus ``users`` users to take part in sessions.
+
+    With a ``password`` the users can log in.  It is hashed once and the hash shared, because
+    argon2 deliberately takes about 0.1 s per hash.
+    """
+    password_hash = hash_password(password) if password is not None else None
     with database.unit_of_work() as uow:
         identity = IdentityService(session=uow.session)
         result = bootstrap_if_empty(identity, data_dir=setup.data_dir, admin_password=ADMIN_PASSWORD)
@@ -70,16 +85,20 @@ def bootstrap_tenant(database: Database, setup: FieldhubSetup) -> Tenant:
             raise RuntimeError(f"the database of {setup.data_dir} is not empty")
         realm = identity.realm(name=result.realm)
         admin = identity.user_by_username(realm=realm, username=ADMIN_USERNAME)
-        users = [
-            identity.create_user(realm=realm, username=f"tech{index:02d}", password=None)
-            for index in range(PARTICIPANT_USERS)
-        ]
+        created = [_user(identity, realm, username(index), password_hash) for index in range(users)]
         return Tenant(
             realm_id=realm.id,
             application_id=result.application_id,
             admin_id=admin.id,
-            user_ids=tuple(user.id for user in users),
+            user_ids=tuple(user.id for user in created),
+            usernames=tuple(user.username for user in created),
         )
+
+
+def _user(identity: IdentityService, realm: Realm, name: str, password_hash: str | None) -> User:
+    user = identity.create_user(realm=realm, username=name, password=None)
+    user.password_hash = password_hash
+    return user
 
 
 def insert_sessions(engine: Engine, tenant: Tenant, count: int, *, progress: Progress, analyze: bool) -> None:

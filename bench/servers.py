@@ -11,7 +11,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ class FieldhubSetup:
     data_dir: Path
     database_url: str = ""
     log_level: str = "info"
+    #: More ``FIELDHUB_*`` settings, e.g. from :func:`mqtt_env`.
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def env(self, port: int = 0) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("FIELDHUB_")}
@@ -61,7 +64,31 @@ class FieldhubSetup:
         )
         if self.database_url:
             env["FIELDHUB_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
+
+
+def mqtt_env(plain_port: int, *, external_url: str = "") -> dict[str, str]:
+    """The embedded broker with only its plain listener, on ``plain_port`` (loopback), or an external broker.
+
+    The TLS and WebSocket listeners stay off so that runs never collide with the default ports.
+    """
+    env = {"FIELDHUB_MQTT_PORT": str(plain_port), "FIELDHUB_MQTTS_PORT": "0", "FIELDHUB_MQTT_WS_PORT": "0"}
+    if external_url:
+        env.update(FIELDHUB_MQTT_URL=external_url, FIELDHUB_MQTT_PORT="0")
+    return env
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set size of process ``pid`` (``VmRSS`` of /proc/<pid>/status); 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def free_port() -> int:

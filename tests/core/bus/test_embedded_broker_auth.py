@@ -150,7 +150,10 @@ def test_subscriptions_outside_the_own_session_topic_are_refused(hub: Harness) -
         hub.publish(bob.topic(), b"for bob only")
         hub.publish(alice.topic(), b"for alice")
         messages = client.wait_for_messages(1)
-    assert [message.payload for message in messages] == [b"for alice"]
+    # Overlapping granted filters may each deliver a copy (MQTT 3.1.1 allows it); what matters
+    # is that Bob's message, published first, never arrives.
+    assert messages
+    assert {message.payload for message in messages} == {b"for alice"}
 
 
 def test_a_token_user_publishes_nothing(hub: Harness) -> None:
