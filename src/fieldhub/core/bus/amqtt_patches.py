@@ -85,6 +85,9 @@ class BrokerLimits:
     max_queued_messages: int
 
 
+_ACCEPT_BACKLOG = 4096
+
+
 class PacketTooLarge(AMQTTError):  # type: ignore[misc]
     """Deliberately not an ``MQTTError``: amqtt's reader loop skips those and would desynchronise."""
 
@@ -264,12 +267,16 @@ class GuardedBroker(Broker):  # type: ignore[misc]
                 max_size=self.limits.max_packet_bytes + _MAX_FIXED_HEADER,
                 max_queue=4,
                 open_timeout=timeout,
+                backlog=_ACCEPT_BACKLOG,
             )
         return await asyncio.start_server(
             partial(self.stream_connected, listener_name=listener_name),
             host,
             port,
             reuse_address=True,
+            # asyncio's default backlog of 100 lets a burst of connects overflow the kernel's
+            # accept queue, after which every new client (legitimate ones too) waits on SYN retries.
+            backlog=_ACCEPT_BACKLOG,
             ssl=ssl_context,
             ssl_handshake_timeout=timeout if ssl_context else None,
         )
