@@ -97,15 +97,20 @@ def test_a_silent_client_is_dropped_after_one_and_a_half_keep_alives(hub: Harnes
     assert 1.4 <= silent_for < 3.0
 
 
-def test_many_half_open_connections_leave_the_broker_serving(hub: Harness) -> None:
+def test_thousands_of_half_open_connections_leave_the_broker_serving(hub: Harness) -> None:
     idle: list[socket.socket] = []
     try:
-        for index in range(300):
+        for index in range(2000):
             sock = raw_socket(hub.settings.mqtt_port)
             if index % 2:
                 sock.sendall(b"\x10\x40\x00\x04MQTT")  # half a CONNECT, never finished
             idle.append(sock)
-        assert_still_serving(hub)
+        # A raw client: paho's select() loop cannot watch a socket numbered above 1024, which
+        # this process (broker and 4,000 socket ends) is well past.
+        alice = hub.user()
+        with raw_socket(hub.settings.mqtt_port) as sock:
+            sock.sendall(connect_packet(alice.client_id, alice.username, alice.token))
+            assert sock.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
         assert all(closed_by_peer(sock, 3) for sock in idle)
     finally:
         for sock in idle:
