@@ -151,3 +151,50 @@ def test_a_rejected_patch_publishes_nothing_and_writes_no_event(api: Api) -> Non
     assert [p["eventType"] for _, p in inbox.quiet()] == ["SessionCreated", "SessionUpdated"]
     assert messages[-1][1]["changes"] == {"name": "seen"}
     assert api.count("outbox_events") == events_before + 1
+
+
+def test_a_patch_that_changes_nothing_is_silent_and_keeps_modified_at(api: Api) -> None:
+    inbox = Inbox(api)
+    world = World.build(api)
+    created = world.create(name="same", participants=[])
+    sid = created["sessionId"]
+    inbox.wait_for(1)
+    events_before = api.count("outbox_events")
+    for body in ({}, {"name": "same"}, {"status": "open"}, {"participants": []}):
+        patched = world.patch(sid, **body)
+        assert patched["modifiedAt"] == created["modifiedAt"]
+    assert api.count("outbox_events") == events_before
+    assert [p["eventType"] for _, p in inbox.quiet()] == ["SessionCreated"]
+
+
+def test_participants_dropped_by_a_patch_hear_of_it_and_of_nothing_after(api: Api) -> None:
+    inbox = Inbox(api)
+    world = World.build(api)
+    staying, dropped = world.user(), world.user()
+    sid = world.create(participants=[user_ref(staying), user_ref(dropped)])["sessionId"]
+    inbox.wait_for(3)
+    world.patch(sid, participants=[user_ref(staying)])
+    world.patch(sid, name="after the drop")
+    messages = inbox.wait_for(3 + 3 + 2)
+    assert [p["eventType"] for t, p in inbox.quiet() if str(dropped.id) in t] == [
+        "SessionCreated",
+        "SessionUpdated",
+    ]
+    updates = [p for t, p in messages if str(dropped.id) in t and p["eventType"] == "SessionUpdated"]
+    assert updates[0]["changes"]["participants"] == [user_ref(staying) | {"isGuest": False}]
+
+
+def test_a_change_refused_on_a_closed_session_writes_no_event(api: Api) -> None:
+    world = World.build(api)
+    sid = world.create()["sessionId"]
+    world.patch(sid, status="closed")
+    events_before = api.count("outbox_events")
+    refused = [
+        api.client.patch(world.url(sid), json={"name": "x"}, headers=world.headers),
+        api.client.patch(
+            world.url(sid, "/data"), json={"data": {"a": 1}, "version": 1}, headers=world.headers
+        ),
+        api.client.post(world.url(sid, "/participants"), json=user_ref(world.user()), headers=world.headers),
+    ]
+    assert [response.status_code for response in refused] == [409, 409, 409]
+    assert api.count("outbox_events") == events_before

@@ -37,10 +37,6 @@ class Conflict(FieldhubError):
     status_code = 409
 
 
-class PayloadTooLarge(FieldhubError):
-    status_code = 413
-
-
 class RateLimited(FieldhubError):
     status_code = 429
 

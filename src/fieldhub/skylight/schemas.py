@@ -213,9 +213,11 @@ class SessionDataPatch(_Request):
 
 
 class LoginRequest(_Request):
-    username: Annotated[str, Field(min_length=1, max_length=256)]
+    # Username and realm reach the database (lookups, the failed-login counts), so they must be
+    # storable text; the password is only ever hashed.
+    username: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_storable_text)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
-    realm: Annotated[str, Field(min_length=1, max_length=64)]
+    realm: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_storable_text)]
 
 
 class RefreshRequest(_Request):

@@ -110,10 +110,13 @@ class SessionService:
             if name in given and value is not None and value != getattr(work_session, name):
                 setattr(work_session, name, value)
                 changes[name] = value
+        audience = self._audience(work_session)
         if "participants" in given and body.participants is not None:
             self._check_participants(body.participants, field="participants")
-            work_session.participants = _participant_rows(body.participants)
-            changes["participants"] = [p.model_dump() for p in body.participants]
+            wanted = [p.model_dump() for p in body.participants]
+            if wanted != [_participant_json(p) for p in work_session.participants]:
+                work_session.participants = _participant_rows(body.participants)
+                changes["participants"] = wanted
         if "properties" in given:
             properties = dict(body.properties or {})
             if properties != work_session.properties:
@@ -124,7 +127,12 @@ class SessionService:
         if closing:
             work_session.status = "closed"
             changes["status"] = "closed"
+        if not changes:
+            # Nothing differs: no new modifiedAt/modifiedBy and no event for subscribers to process.
+            return work_session
         now = self._touch(work_session)
+        # Participants dropped by this PATCH still hear of it, as a removal by DELETE does.
+        audience |= self._audience(work_session)
         if "properties" in changes:
             self._record(
                 events.SESSION_PROPERTIES_UPDATED,
@@ -132,9 +140,15 @@ class SessionService:
                 device,
                 {"properties": changes["properties"]},
                 now,
+                audience=audience,
             )
         self._record(
-            events.SESSION_CLOSED if closing else events.SESSION_UPDATED, work_session, device, changes, now
+            events.SESSION_CLOSED if closing else events.SESSION_UPDATED,
+            work_session,
+            device,
+            changes,
+            now,
+            audience=audience,
         )
         return work_session
 
@@ -265,6 +279,10 @@ def _participant_row(participant: Participant, position: int) -> SessionParticip
         is_guest=participant.isGuest,
         position=position,
     )
+
+
+def _participant_json(row: SessionParticipant) -> dict[str, Any]:
+    return {"type": row.type, "id": str(row.participant_id), "isGuest": row.is_guest}
 
 
 def _participant_rows(participants: Sequence[Participant]) -> list[SessionParticipant]:

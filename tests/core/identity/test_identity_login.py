@@ -210,3 +210,14 @@ def test_concurrent_logins_all_succeed(api: Api, monkeypatch: pytest.MonkeyPatch
 
     with ThreadPoolExecutor(workers) as pool:
         assert list(pool.map(log_in, range(workers))) == [200] * workers
+
+
+@pytest.mark.parametrize("field", ["username", "realm"])
+def test_a_nul_character_in_the_login_is_a_400_not_a_500(api: Api, field: str) -> None:
+    realm = api.realm()
+    body = {"username": "alice", "password": "whatever-password", "realm": realm.name}
+    body[field] = body[field] + "\x00"
+    response = api.client.post(f"/v1/authentication/login/realms/{realm.name}", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(f"body.{field}")
+    assert api.count("login_failure_windows") == 0

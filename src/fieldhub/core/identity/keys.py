@@ -1,4 +1,4 @@
-"""Signing keys and server secrets, kept in the data directory and created on first use.
+"""Signing keys, kept in the data directory and created on first use.
 
 Creation is race-free across processes sharing the data dir: the file is written to a temporary
 name and linked into place; a process that loses the race reads the winner's file.
@@ -35,13 +35,6 @@ def create_exclusively(path: Path, content: bytes) -> bytes:
     finally:
         temporary.unlink(missing_ok=True)
     return path.read_bytes()
-
-
-def load_or_create_secret(directory: Path, name: str, *, nbytes: int = 32) -> bytes:
-    path = directory / "secrets" / name
-    if path.exists():
-        return path.read_bytes()
-    return create_exclusively(path, secrets.token_bytes(nbytes))
 
 
 class SigningKey:

@@ -14,7 +14,6 @@ from fieldhub.core.identity.models import (
     ApplicationRoleGrant,
     Group,
     GroupMember,
-    LoginFailureWindow,
     Realm,
     RefreshToken,
     User,
@@ -40,11 +39,6 @@ class IdentityRepository:
         return self.session.scalars(select(Realm.id).limit(1)).first() is not None
 
     # users
-    def user(self, realm_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
-        return self.session.scalars(
-            select(User).where(User.realm_id == realm_id, User.id == user_id)
-        ).one_or_none()
-
     def principal_columns(
         self, user_id: uuid.UUID, realm_name: str
     ) -> Row[uuid.UUID, str, bool, uuid.UUID, str] | None:
@@ -100,25 +94,10 @@ class IdentityRepository:
         row = self.session.get(GroupMember, (group_id, user_id))
         return row is not None
 
-    def group_ids_of(self, user_id: uuid.UUID) -> list[uuid.UUID]:
-        return list(self.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user_id)))
-
-    def member_ids(self, group_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        if not group_ids:
-            return set()
-        return set(
-            self.session.scalars(select(GroupMember.user_id).where(GroupMember.group_id.in_(group_ids)))
-        )
-
     # applications
     def application(self, realm_id: uuid.UUID, application_id: str) -> Application | None:
         return self.session.scalars(
             select(Application).where(Application.realm_id == realm_id, Application.id == application_id)
-        ).one_or_none()
-
-    def application_by_number(self, realm_id: uuid.UUID, number: int) -> Application | None:
-        return self.session.scalars(
-            select(Application).where(Application.realm_id == realm_id, Application.number == number)
         ).one_or_none()
 
     def applications(self, realm_id: uuid.UUID) -> Sequence[Application]:
@@ -180,10 +159,3 @@ class IdentityRepository:
         )
 
     # login throttling
-    def failure_window(self, key: str) -> LoginFailureWindow | None:
-        return self.session.get(LoginFailureWindow, key)
-
-    def delete_failure_window(self, key: str) -> None:
-        row = self.session.get(LoginFailureWindow, key)
-        if row is not None:
-            self.session.delete(row)

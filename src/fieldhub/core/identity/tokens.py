@@ -60,16 +60,16 @@ class AccessTokenCodec:
                 {
                     "permission": "allow",
                     "action": "subscribe",
-                    "topic": template.format(realm=realm, sub=user_id),
+                    "topic": topic_filter,
                 }
-                for template in self._subscription_templates
+                for topic_filter in self._subscription_filters(realm=realm, subject=user_id)
             ],
         }
         return jwt.encode(
             claims, self._key.private_key, algorithm=SigningKey.algorithm, headers={"kid": self._key.kid}
         )
 
-    def subscription_filters(self, *, realm: str, subject: uuid.UUID) -> list[str]:
+    def _subscription_filters(self, *, realm: str, subject: uuid.UUID) -> list[str]:
         return [template.format(realm=realm, sub=subject) for template in self._subscription_templates]
 
     def verify(self, token: str) -> AccessClaims:
