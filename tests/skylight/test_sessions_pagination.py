@@ -234,3 +234,25 @@ def test_filters_apply_to_every_page(api: Api) -> None:
     wanted = [row["id"] for row in rows if row["name"] == "bravo"]
     assert world.ids(name="bravo", limit=7) == wanted
     assert world.page(name="bravo", limit=7)["page"]["total"] == len(wanted)
+
+
+def test_a_cursor_belongs_to_its_query_and_cannot_carry_a_forged_total(api: Api) -> None:
+    world = World.build(api)
+    for index in range(5):
+        world.create(name=f"n{index}", properties={"team": "red" if index % 2 else "blue"})
+    first = world.page(limit=2, **{"prop.team": "blue"})
+    cursor = first["page"]["nextCursor"]
+    assert world.page(limit=2, nextCursor=cursor, **{"prop.team": "blue"})["page"]["total"] == 3
+    # The same cursor with other filters, or with its total edited, is refused.
+    other = api.client.get(
+        world.base, params={"limit": 2, "nextCursor": cursor, "prop.team": "red"}, headers=world.headers
+    )
+    assert_error(other, 400, "cursor")
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    forged = {**payload, "t": 999_999, "f": "0" * 16}
+    response = api.client.get(
+        world.base,
+        params={"limit": 2, "nextCursor": _cursor(forged), "prop.team": "blue"},
+        headers=world.headers,
+    )
+    assert_error(response, 400, "cursor")

@@ -44,6 +44,9 @@ class Cursor:
     #: The number of matching rows, counted when the walk began (counting every page is the
     #: most expensive part of a page; a walk reports one total throughout).
     total: int | None = None
+    #: A fingerprint of the query (filters, caller) the walk belongs to, so that a cursor, and the
+    #: total it carries, cannot be carried over to another query.
+    scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ def encode_cursor(cursor: Cursor) -> str:
     fields = {"s": cursor.sort, "v": value, "k": cursor.key, "b": cursor.backwards}
     if cursor.total is not None:
         fields["t"] = cursor.total
+    if cursor.scope:
+        fields["f"] = cursor.scope
     raw = orjson.dumps(fields)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -83,6 +88,9 @@ def decode_cursor(text: str, *, field: str, sort: SortKey, backwards: bool | Non
             raise TypeError
         if total is not None and not (_is_int64(total) and total >= 0):
             raise TypeError
+        scope = data.get("f", "")
+        if not isinstance(scope, str):
+            raise TypeError
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         raise InvalidInput(f"{field}: not a valid cursor") from None
     if made_for != sort.name:
@@ -93,7 +101,7 @@ def decode_cursor(text: str, *, field: str, sort: SortKey, backwards: bool | Non
         value = _parse_value(data.get("v"), sort.kind)
     except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"{field}: not a valid cursor") from None
-    return Cursor(sort=sort.name, value=value, key=key, backwards=made_backwards, total=total)
+    return Cursor(sort=sort.name, value=value, key=key, backwards=made_backwards, total=total, scope=scope)
 
 
 def _is_int64(value: Any) -> bool:
@@ -140,6 +148,7 @@ def keyset_page(
     row_value: Any,
     row_key: Any,
     total: int | None = None,
+    scope: str = "",
 ) -> Page:
     """Reads one page of ``query``; ``row_value``/``row_key`` extract the sort value and key of a row."""
     forward = cursor is None or not cursor.backwards
@@ -155,7 +164,14 @@ def keyset_page(
 
     def make(row: Any, backwards: bool) -> str:
         return encode_cursor(
-            Cursor(sort=sort.name, value=row_value(row), key=row_key(row), backwards=backwards, total=total)
+            Cursor(
+                sort=sort.name,
+                value=row_value(row),
+                key=row_key(row),
+                backwards=backwards,
+                total=total,
+                scope=scope,
+            )
         )
 
     if not rows:

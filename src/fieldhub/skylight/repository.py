@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -39,6 +42,15 @@ class SessionFilter:
     modified_to: dt.datetime | None = None
     #: When set, only sessions this user takes part in (directly or through a group) or created.
     visible_to: uuid.UUID | None = None
+
+    def fingerprint(self, application_id: str) -> str:
+        """A short digest of this query, which the cursors of a walk carry (see core.pagination)."""
+        document = orjson.dumps(
+            {"application": application_id, **dataclasses.asdict(self)},
+            default=str,
+            option=orjson.OPT_SORT_KEYS,
+        )
+        return hashlib.sha256(document).hexdigest()[:16]
 
 
 def sort_key(sort: str | None) -> SortKey:
@@ -117,7 +129,14 @@ class SessionRepository:
         return query
 
     def page(
-        self, filters: SessionFilter, *, sort: SortKey, limit: int, cursor: Cursor | None, total: int
+        self,
+        filters: SessionFilter,
+        *,
+        sort: SortKey,
+        limit: int,
+        cursor: Cursor | None,
+        total: int,
+        scope: str,
     ) -> Page:
         return keyset_page(
             self.db,
@@ -129,6 +148,7 @@ class SessionRepository:
             row_value=lambda row: getattr(row, _attribute(sort)),
             row_key=lambda row: row.pk,
             total=total,
+            scope=scope,
         )
 
     def count(self, filters: SessionFilter) -> int:

@@ -54,10 +54,13 @@ class SessionService:
     ) -> SessionListing:
         if not self._sees_everything:
             filters = dataclasses.replace(filters, visible_to=self._caller.user_id)
+        scope = filters.fingerprint(self.application.id)
+        if cursor is not None and cursor.scope != scope:
+            raise InvalidInput("cursor: made for other filters or another caller; start again without one")
         # A walk counts once, on its first page; its cursors carry the total on.
         total = cursor.total if cursor is not None and cursor.total is not None else self._repo.count(filters)
         return SessionListing(
-            page=self._repo.page(filters, sort=sort, limit=limit, cursor=cursor, total=total),
+            page=self._repo.page(filters, sort=sort, limit=limit, cursor=cursor, total=total, scope=scope),
             total=total,
         )
 
