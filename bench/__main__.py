@@ -1,4 +1,4 @@
-"""``python -m bench [sessions|list|all]``: run fieldhub's benchmarks and print (and save) their tables."""
+"""``python -m bench [sessions|list|events|soak|all]``: run the benchmarks, print and save their tables."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from bench import listing, throughput
+from bench import events, listing, soak, throughput
 from bench.databases import BACKENDS, DEFAULT_PG_ADMIN_DSN, postgres_unavailable_reason
 from bench.load import LoadError
 from bench.machine import describe, load_average
+from bench.mqtt_clients import Broker, ChurnPlan, WorkerError
 from bench.report import Report, console, save, show
 from bench.servers import ServerError
 
@@ -78,13 +79,79 @@ def _list_options() -> argparse.ArgumentParser:
     return parser
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("comma-separated positive numbers, e.g. 1,100,1000")
+    return counts
+
+
+def _broker(text: str) -> Broker:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("HOST:PORT")
+    return Broker(host, int(port))
+
+
+def _mqtt_client_options(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="processes the MQTT clients are spread over (%(default)s)",
+    )
+
+
+def _events_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("events (MQTT latency and rate)")
+    group.add_argument(
+        "--subscribers", type=_counts, default=(1, 100, 1000), help="subscriber counts (1,100,1000)"
+    )
+    group.add_argument("--latency-events", type=int, default=100, help="events of the latency phase, at most")
+    group.add_argument("--burst-deliveries", type=int, default=50_000, help="deliveries a burst aims at")
+    group.add_argument(
+        "--burst-concurrency", type=int, default=4, help="HTTP clients of a burst (%(default)s)"
+    )
+    group.add_argument(
+        "--mosquitto", type=_broker, default=events.MOSQUITTO, help="reference broker HOST:PORT"
+    )
+    group.add_argument(
+        "--no-external", action="store_true", help="skip fieldhub -> Mosquitto (FIELDHUB_MQTT_URL)"
+    )
+    _mqtt_client_options(group)
+    return parser
+
+
+def _soak_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("soak (RSS under MQTT client churn)")
+    group.add_argument("--minutes", type=float, default=10.0, help="how long the clients churn (%(default)s)")
+    group.add_argument("--clients", type=int, default=1_000, help="churning clients (%(default)s)")
+    group.add_argument("--warmup-minutes", type=float, default=1.0, help="growth is counted from here")
+    group.add_argument(
+        "--patch-interval", type=float, default=1.0, help="seconds between PATCHes (%(default)s)"
+    )
+    _mqtt_client_options(group)
+    return parser
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     common, sessions, lists = _common_options(), _sessions_options(), _list_options()
     commands.add_parser("sessions", parents=[common, sessions], help="fieldhub GET session vs bare Starlette")
     commands.add_parser("list", parents=[common, lists], help="list latency over 100,000 sessions")
-    commands.add_parser("all", parents=[common, sessions, lists], help="both (the default)")
+    commands.add_parser("events", parents=[common, _events_options()], help="MQTT event latency and rate")
+    commands.add_parser("soak", parents=[common, _soak_options()], help="server RSS under MQTT client churn")
+    commands.add_parser(
+        "all",
+        parents=[common, sessions, lists, _events_options()],
+        help="sessions, list and events (the default)",
+    )
     args = parser.parse_args(argv or ["all"])
     return args
 
@@ -131,10 +198,39 @@ def run_list(args: argparse.Namespace, workdir: Path) -> Report:
     return listing.run(options, workdir / "list")
 
 
+def run_events(args: argparse.Namespace, workdir: Path) -> Report:
+    options = events.EventsOptions(
+        subscribers=args.subscribers,
+        latency_events=args.latency_events,
+        burst_deliveries=args.burst_deliveries,
+        burst_concurrency=args.burst_concurrency,
+        processes=args.client_processes,
+        log_level=args.log_level,
+        mosquitto=args.mosquitto,
+        external=not args.no_external,
+    )
+    return events.run(options, workdir / "events")
+
+
+def run_soak(args: argparse.Namespace, workdir: Path) -> Report:
+    options = soak.SoakOptions(
+        minutes=args.minutes,
+        clients=args.clients,
+        warmup_minutes=args.warmup_minutes,
+        patch_interval_s=args.patch_interval,
+        plan=ChurnPlan(),
+        processes=args.client_processes,
+        log_level=args.log_level,
+    )
+    return soak.run(options, workdir / "soak")
+
+
 RUNNERS: dict[str, list[Callable[[argparse.Namespace, Path], Report]]] = {
     "sessions": [run_sessions],
     "list": [run_list],
-    "all": [run_sessions, run_list],
+    "events": [run_events],
+    "soak": [run_soak],
+    "all": [run_sessions, run_list, run_events],
 }
 
 
@@ -153,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"on {machine['cpus']} CPUs shared by the server, the client and anything else running"
             )
             reports.append(report)
-    except (ServerError, LoadError) as exc:
+    except (ServerError, LoadError, WorkerError) as exc:
         console.print(f"[red]benchmark failed:[/] {escape(str(exc))}")
         return 1
     finally:

@@ -55,7 +55,7 @@ def create_session(server: RunningServer, token: str, application_id: str, body:
 
 
 def patch_data(client: httpx.Client, session_url: str, data: dict[str, Any]) -> str:
-    """``PATCH {session_url}/data`` with a keep-alive client; returns the ``eventId`` of the event it caused."""
+    """``PATCH {session_url}/data`` on a keep-alive client; returns the ``eventId`` of its event."""
     response = client.patch(f"{session_url}/data", json={"data": data, "version": 1})
     return str(_checked(response, 200)["eventId"])
 

@@ -34,6 +34,11 @@ it matters when untrusted clients connect:
 10. An exception other than amqtt's own while parsing CONNECT escapes the connection callback
     without closing the socket; a peer that stops reading blocks ``drain()`` (and so ``close()``)
     forever.  Both are bounded: the socket is closed, stalled writes time out and abort.
+11. A broadcast walks the subscription table while awaiting the topic plugins for each subscriber,
+    so a client subscribing or leaving meanwhile ends it with "dictionary changed size during
+    iteration" and the message is lost for everyone after that point (found by the soak
+    benchmark: 40,060 lost broadcasts in 10 minutes of churn).  :class:`GuardedBroker` keeps the
+    table in a :class:`SnapshotDict`, whose iteration runs over a copy taken when it starts.
 
 Installing is process-wide for one name only: amqtt's broker module looks up
 ``BrokerProtocolHandler`` when a client connects, so :func:`install` points it at
@@ -229,8 +234,15 @@ def install() -> None:
     amqtt.broker.BrokerProtocolHandler = GuardedHandler
 
 
+class SnapshotDict(dict[str, list[Any]]):
+    """A dict whose ``items()`` is a copy, and whose value lists iterate as copies (defect 11)."""
+
+    def items(self) -> list[tuple[str, list[Any]]]:  # type: ignore[override]
+        return [(key, list(value)) for key, value in super().items()]
+
+
 class GuardedBroker(Broker):  # type: ignore[misc]
-    """amqtt's broker with defects 1, 2 and 4-10 fixed; see the module docstring."""
+    """amqtt's broker with defects 1, 2 and 4-11 fixed; see the module docstring."""
 
     def __init__(
         self,
@@ -241,6 +253,8 @@ class GuardedBroker(Broker):  # type: ignore[misc]
     ) -> None:
         install()
         super().__init__(config)
+        table: dict[str, list[Any]] = self.__dict__["_subscriptions"]
+        self._subscriptions = SnapshotDict(table)
         self.limits = limits
         self._on_broadcast = on_broadcast
         self._open_connections = 0
