@@ -30,18 +30,12 @@ from fieldhub.core.config import Settings
 from fieldhub.core.identity.keys import SigningKey
 from fieldhub.core.identity.tokens import AccessTokenCodec
 from fieldhub.core.pki import CertificateAuthority
+from free_ports import free_port
 
 T = TypeVar("T")
 ISSUER = "http://fieldhub.test"
 TEMPLATES = ["v1/realms/{realm}/users/{sub}/session/#"]
 WAIT = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def user_topic(realm: str, sub: str, rest: str = "s1/SessionUpdated") -> str:
