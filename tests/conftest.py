@@ -28,6 +28,7 @@ from fieldhub.core.db import Base
 from fieldhub.core.identity.models import Application, Group, Realm, User
 from fieldhub.core.runtime import Runtime
 from fieldhub.migrations import upgrade_to_head
+from free_ports import free_port
 
 PG_ADMIN_DSN = os.environ.get("FIELDHUB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_PASSWORD = "correct-horse-battery"
@@ -85,9 +86,60 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto's server mode) on loopback, for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def new_s3_bucket(endpoint: str) -> str:
+    """A fresh bucket, so that tests sharing the server never see each other's blobs."""
+    import boto3
+
+    name = f"fieldhub-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["file", "s3"])
+def blob_backend(request: pytest.FixtureRequest) -> str:
+    """Ask for this fixture (or ``usefixtures("blob_backend")``) to run a test on both blob stores."""
+    return str(request.param)
+
+
+def blob_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if "blob_backend" not in request.fixturenames or request.getfixturevalue("blob_backend") == "file":
+        return {}
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    return {
+        "blob_url": f"s3://{new_s3_bucket(endpoint)}/fieldhub",
+        "blob_s3_endpoint_url": endpoint,
+        "blob_s3_access_key_id": "test",
+        "blob_s3_secret_access_key": "test",
+    }
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, login_failure_limit=5)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        login_failure_limit=5,
+        **blob_settings(request),
+    )
 
 
 @dataclass

@@ -20,7 +20,9 @@ from sqlalchemy.exc import ArgumentError
 _SUPPORTED_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg"})
 PG_CONNECT_TIMEOUT_SECONDS = 10
 #: Settings whose value is never echoed in an error message.
-_SECRET_FIELDS = frozenset({"admin_password", "database_url", "mqtt_url"})
+_SECRET_FIELDS = frozenset(
+    {"admin_password", "database_url", "mqtt_url", "blob_s3_access_key_id", "blob_s3_secret_access_key"}
+)
 
 
 class ConfigError(Exception):
@@ -65,6 +67,26 @@ class Settings(BaseSettings):
     mqtt_max_packet_bytes: int = Field(default=256 * 1024, ge=1024)
     mqtt_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     mqtt_session_expiry_seconds: int = Field(default=86_400, ge=60)
+
+    # Blob store: files under the data dir by default, or an S3-compatible bucket.
+    blob_url: str = ""
+    blob_s3_endpoint_url: str = ""
+    blob_s3_region: str = "us-east-1"
+    blob_s3_access_key_id: str = Field(default="", repr=False)
+    blob_s3_secret_access_key: str = Field(default="", repr=False)
+    blob_s3_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_location(cls, value: str) -> str:
+        if not value:
+            return value
+        scheme, separator, rest = value.partition("://")
+        if scheme == "file" and separator and rest.startswith("/"):
+            return value
+        if scheme == "s3" and separator and rest.split("/", 1)[0]:
+            return value
+        raise ValueError("must be s3://BUCKET[/PREFIX] or file:///ABSOLUTE/PATH")
 
     @field_validator("log_level")
     @classmethod

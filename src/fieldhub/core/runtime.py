@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from fieldhub.core.blobs.factory import blob_store_from_settings
+from fieldhub.core.blobs.protocol import BlobStore
 from fieldhub.core.bus.publisher import OutboxPublisher
 from fieldhub.core.config import Settings
 from fieldhub.core.db import Database, make_engine
@@ -25,6 +27,7 @@ class Runtime:
     tokens: AccessTokenCodec
     #: Drains the outbox onto the event bus once the app's lifespan has started it.
     publisher: OutboxPublisher
+    blobs: BlobStore
 
     @classmethod
     def build(cls, settings: Settings, *, subscription_templates: Sequence[str] = ()) -> Runtime:
@@ -46,6 +49,7 @@ class Runtime:
                 subscription_templates=subscription_templates,
             ),
             publisher=OutboxPublisher(db=db),
+            blobs=blob_store_from_settings(settings),
         )
 
     def identity(self, session: Session) -> IdentityService:

@@ -19,4 +19,5 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_to_head(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    # "heads": each family's migrations branch from the core's, so several heads may exist.
+    command.upgrade(alembic_config(database_url), "heads")
