@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, bus: Event
         )
         await configured.bus.start()
         await runtime.publisher.start(bus=configured.bus)
+        await runtime.tasks.start()
         # The objects built at start-up live as long as the process; moving them out of the
         # collector's sight keeps full collections (the p99 pauses) short.
         gc.freeze()
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, bus: Event
         finally:
             # In-flight requests are done by now; what they committed is published before the
             # bus goes away (whatever is left stays in the outbox for the next start).
+            await runtime.tasks.stop()
             await runtime.publisher.stop(flush_timeout_seconds=PUBLISHER_FLUSH_SECONDS)
             await configured.bus.stop()
             runtime.close()

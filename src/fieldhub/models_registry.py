@@ -2,6 +2,7 @@
 
 from fieldhub.core.bus import outbox
 from fieldhub.core.identity import models as identity_models
+from fieldhub.core.tasks import models as task_models
 from fieldhub.skylight import models as skylight_models
 
-__all__ = ["identity_models", "outbox", "skylight_models"]
+__all__ = ["identity_models", "outbox", "skylight_models", "task_models"]

@@ -17,6 +17,7 @@ from fieldhub.core.identity.keys import SigningKey
 from fieldhub.core.identity.service import IdentityService
 from fieldhub.core.identity.throttle import LoginThrottle
 from fieldhub.core.identity.tokens import AccessTokenCodec
+from fieldhub.core.tasks import TaskRunner
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Runtime:
     #: Drains the outbox onto the event bus once the app's lifespan has started it.
     publisher: OutboxPublisher
     blobs: BlobStore
+    #: Runs background tasks once the app's lifespan has started it; families register handlers.
+    tasks: TaskRunner
 
     @classmethod
     def build(cls, settings: Settings, *, subscription_templates: Sequence[str] = ()) -> Runtime:
@@ -50,6 +53,7 @@ class Runtime:
             ),
             publisher=OutboxPublisher(db=db),
             blobs=blob_store_from_settings(settings),
+            tasks=TaskRunner(db=db),
         )
 
     def identity(self, session: Session) -> IdentityService:

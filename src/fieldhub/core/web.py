@@ -63,5 +63,6 @@ class RequestContext:
             if write:
                 # Whatever events the request recorded go out as soon as they are committed.
                 uow.after_commit(self.runtime.publisher.wake)
+                uow.after_commit(self.runtime.tasks.wake)
             caller = self.runtime.auth(uow.session).authenticate(access_token=token)
             yield uow, caller
