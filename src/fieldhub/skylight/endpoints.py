@@ -72,7 +72,7 @@ def session_json(row: WorkSession) -> dict[str, Any]:
 
 
 def device_context(device_id: str | None, device_timestamp: str | None) -> DeviceContext:
-    _query_text(device_id, field="deviceid")
+    query_text(device_id, field="deviceid")
     try:
         parsed = parse_rfc3339(device_timestamp, field="devicetimestamp") if device_timestamp else None
     except ValueError as exc:
@@ -80,7 +80,7 @@ def device_context(device_id: str | None, device_timestamp: str | None) -> Devic
     return DeviceContext(device_id=device_id, device_timestamp=parsed)
 
 
-def _id_list(value: str | None, *, field: str) -> list[uuid.UUID]:
+def id_list(value: str | None, *, field: str) -> list[uuid.UUID]:
     if not value:
         return []
     try:
@@ -89,7 +89,7 @@ def _id_list(value: str | None, *, field: str) -> list[uuid.UUID]:
         raise InvalidInput(f"{field}: must be a comma-separated list of UUIDs") from None
 
 
-def _time(value: str | None, *, field: str) -> Any:
+def time_query(value: str | None, *, field: str) -> Any:
     if value is None:
         return None
     try:
@@ -98,7 +98,7 @@ def _time(value: str | None, *, field: str) -> Any:
         raise InvalidInput(str(exc)) from None
 
 
-def _query_text(value: str | None, *, field: str) -> str | None:
+def query_text(value: str | None, *, field: str) -> str | None:
     problem = text_problem(value) if value is not None else None
     if problem:
         raise InvalidInput(f"{field}: {problem}")
@@ -110,7 +110,7 @@ def _query_text(value: str | None, *, field: str) -> str | None:
 _SWAGGER_PROPERTY_PARAMETER = "{prop.*}"
 
 
-def _property_filters(request: Request) -> dict[str, list[str]]:
+def property_filters(request: Request) -> dict[str, list[str]]:
     """``prop.KEY=A,B`` parameters: values OR-ed within a key, keys AND-ed."""
     filters: dict[str, list[str]] = {}
     for parameter, value in request.query_params.multi_items():
@@ -120,8 +120,8 @@ def _property_filters(request: Request) -> dict[str, list[str]]:
             if not separator or not key.startswith("prop."):
                 raise InvalidInput(f"{parameter}: must look like prop.KEY=VALUE[,VALUE...]")
         if key.startswith("prop.") and len(key) > len("prop."):
-            _query_text(key, field=key[:80])
-            _query_text(values, field=key[:80])
+            query_text(key, field=key[:80])
+            query_text(values, field=key[:80])
             filters.setdefault(key.removeprefix("prop."), []).extend(
                 part for part in values.split(",") if part
             )
@@ -185,16 +185,16 @@ def build_router(context: RequestContext) -> APIRouter:
         elif prevCursor:
             cursor = decode_cursor(prevCursor, field="prevCursor", sort=order, backwards=True)
         filters = SessionFilter(
-            properties=_property_filters(request),
+            properties=property_filters(request),
             status=status,
-            participants=_id_list(participants, field="participants"),
-            name=_query_text(name, field="name"),
-            created_by=_id_list(createdBy, field="createdBy"),
-            modified_by=_id_list(modifiedBy, field="modifiedBy"),
-            created_from=_time(createdFrom, field="createdFrom"),
-            created_to=_time(createdTo, field="createdTo"),
-            modified_from=_time(modifiedFrom, field="modifiedFrom"),
-            modified_to=_time(modifiedTo, field="modifiedTo"),
+            participants=id_list(participants, field="participants"),
+            name=query_text(name, field="name"),
+            created_by=id_list(createdBy, field="createdBy"),
+            modified_by=id_list(modifiedBy, field="modifiedBy"),
+            created_from=time_query(createdFrom, field="createdFrom"),
+            created_to=time_query(createdTo, field="createdTo"),
+            modified_from=time_query(modifiedFrom, field="modifiedFrom"),
+            modified_to=time_query(modifiedTo, field="modifiedTo"),
         )
         with _sessions(context, request, applicationId, write=False) as service:
             listing = service.find(filters=filters, sort=order, limit=limit, cursor=cursor)

@@ -29,6 +29,15 @@ SESSION_CLOSED = "SessionClosed"
 SESSION_DATA_UPDATED = "SessionDataUpdated"
 SESSION_PARTICIPANT_ADDED = "SessionParticipantAdded"
 SESSION_PARTICIPANT_REMOVED = "SessionParticipantRemoved"
+# Session media: same topics and audience as the session's own events; ``changes`` names the media.
+SESSION_MEDIA_CREATED = "SessionMediaCreated"
+SESSION_MEDIA_UPDATED = "SessionMediaUpdated"
+SESSION_MEDIA_ARCHIVED = "SessionMediaArchived"
+SESSION_MEDIA_UNARCHIVED = "SessionMediaUnarchived"
+SESSION_MEDIA_UPLOADED = "SessionMediaUploaded"
+SESSION_MEDIA_DELETED = "SessionMediaDeleted"
+SESSION_MEDIA_ANNOTATION_CREATED = "SessionMediaAnnotationCreated"
+SESSION_MEDIA_ANNOTATION_DELETED = "SessionMediaAnnotationDeleted"
 
 #: The topic filter each user may subscribe to (the broker fills in the token's realm and subject).
 SUBSCRIPTION_TEMPLATE = "v1/realms/{realm}/users/{sub}/session/#"

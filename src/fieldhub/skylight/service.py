@@ -72,7 +72,7 @@ class SessionService:
             raise PermissionDenied("You do not take part in this session")
         return work_session
 
-    def _open_for_change(self, session_id: uuid.UUID) -> WorkSession:
+    def open_for_change(self, session_id: uuid.UUID) -> WorkSession:
         work_session = self.get(session_id=session_id, for_update=True)
         if work_session.status == "closed":
             raise Conflict("Session is closed")
@@ -105,7 +105,7 @@ class SessionService:
         return work_session
 
     def patch(self, *, session_id: uuid.UUID, body: SessionPatch, device: DeviceContext) -> WorkSession:
-        work_session = self._open_for_change(session_id)
+        work_session = self.open_for_change(session_id)
         given = body.model_fields_set
         changes: dict[str, Any] = {}
         for name in ("version", "name", "description"):
@@ -113,7 +113,7 @@ class SessionService:
             if name in given and value is not None and value != getattr(work_session, name):
                 setattr(work_session, name, value)
                 changes[name] = value
-        audience = self._audience(work_session)
+        audience = self.audience(work_session)
         if "participants" in given and body.participants is not None:
             self._check_participants(body.participants, field="participants")
             wanted = [p.model_dump() for p in body.participants]
@@ -135,7 +135,7 @@ class SessionService:
             return work_session
         now = self._touch(work_session)
         # Participants dropped by this PATCH still hear of it, as a removal by DELETE does.
-        audience |= self._audience(work_session)
+        audience |= self.audience(work_session)
         if "properties" in changes:
             self._record(
                 events.SESSION_PROPERTIES_UPDATED,
@@ -161,7 +161,7 @@ class SessionService:
     def add_participant(
         self, *, session_id: uuid.UUID, participant: Participant, device: DeviceContext
     ) -> None:
-        work_session = self._open_for_change(session_id)
+        work_session = self.open_for_change(session_id)
         self._check_participants([participant], field="body")
         participant_id = uuid.UUID(participant.id)
         existing = next((p for p in work_session.participants if p.participant_id == participant_id), None)
@@ -182,12 +182,12 @@ class SessionService:
     def remove_participant(
         self, *, session_id: uuid.UUID, participant_id: uuid.UUID, device: DeviceContext
     ) -> None:
-        work_session = self._open_for_change(session_id)
+        work_session = self.open_for_change(session_id)
         removed = next((p for p in work_session.participants if p.participant_id == participant_id), None)
         if removed is None:
             raise NotFound("Participant not found in this session")
         # The removed participant still hears of its own removal, and of nothing after it.
-        audience = self._audience(work_session)
+        audience = self.audience(work_session)
         work_session.participants.remove(removed)
         now = self._touch(work_session)
         self._record(
@@ -206,7 +206,7 @@ class SessionService:
         self, *, session_id: uuid.UUID, body: SessionDataPatch, device: DeviceContext
     ) -> uuid.UUID:
         """Merges ``body.data`` into the session's data: given keys replace, ``null`` removes a key."""
-        work_session = self._open_for_change(session_id)
+        work_session = self.open_for_change(session_id)
         merged = dict(work_session.data)
         for key, value in body.data.items():
             if value is None:
@@ -247,7 +247,7 @@ class SessionService:
             if uuid.UUID(participant.id) not in known:
                 raise InvalidInput(f"{where}: no {participant.type} with id {participant.id} in this realm")
 
-    def _audience(self, work_session: WorkSession) -> set[uuid.UUID]:
+    def audience(self, work_session: WorkSession) -> set[uuid.UUID]:
         users = {p.participant_id for p in work_session.participants if p.type == "user"}
         groups = [p.participant_id for p in work_session.participants if p.type == "group"]
         return users | self._repo.group_member_ids(groups) | {work_session.created_by}
@@ -270,7 +270,7 @@ class SessionService:
             device=device,
             changes=changes,
             realm_name=self._caller.realm_name,
-            audience=audience if audience is not None else self._audience(work_session),
+            audience=audience if audience is not None else self.audience(work_session),
             now=now,
         )
 

@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldhub.core.errors import FieldhubError, InvalidInput, RateLimited, Unauthenticated
-from fieldhub.core.http.body_limit import BodyLimitMiddleware
+from fieldhub.core.http.body_limit import BodyLimitMiddleware, Renderer
 from fieldhub.core.runtime import Runtime
 from fieldhub.core.web import RequestContext, json_response, validation_message
 
@@ -58,7 +59,8 @@ def _as_served(schema: dict[str, Any]) -> dict[str, Any]:
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.get("responses", {})
-            responses.pop("422", None)
+            if responses.get("422", {}).get("description") == "Validation Error":
+                responses.pop("422")  # FastAPI's own; a route's declared 422 stays
             responses.setdefault("400", {"description": "Bad Request", **_ERROR_CONTENT})
             if not path.startswith("/authentication/"):
                 operation["security"] = [{"bearerAuth": []}]
@@ -77,6 +79,9 @@ def _render_error(status_code: int, message: str) -> tuple[bytes, str]:
 
 def create_skylight_app(runtime: Runtime) -> FastAPI:
     from fieldhub.skylight import auth_endpoints, endpoints
+    from fieldhub.skylight.media import endpoints as media_endpoints
+    from fieldhub.skylight.media import thumbnails
+    from fieldhub.skylight.media import transfer_endpoints as media_transfers
 
     app = FastAPI(
         title="fieldhub: Skylight-compatible integration API",
@@ -105,6 +110,9 @@ def create_skylight_app(runtime: Runtime) -> FastAPI:
 
     app.include_router(auth_endpoints.build_router(runtime))
     app.include_router(endpoints.build_router(context))
+    app.include_router(media_endpoints.build_router(context))
+    app.include_router(media_transfers.build_router(context))
+    thumbnails.register(runtime)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -139,6 +147,24 @@ def create_skylight_app(runtime: Runtime) -> FastAPI:
         return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=runtime.settings.max_json_body_bytes, render=_render_error
+        _BodyLimitExceptUploads, max_bytes=runtime.settings.max_json_body_bytes, render=_render_error
     )
     return app
+
+
+#: Upload bodies are streamed to the blob store and limited by the media's ``totalBytes``.
+_UPLOAD_PATH = re.compile(r"/media/[^/]+/uploads(/[^/]+)?/?$")
+
+
+class _BodyLimitExceptUploads:
+    """The JSON body limit on every route but the media uploads."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, render: Renderer) -> None:
+        self.app = app
+        self.limited = BodyLimitMiddleware(app, max_bytes=max_bytes, render=render)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _UPLOAD_PATH.search(scope.get("path", "")):
+            await self.app(scope, receive, send)
+        else:
+            await self.limited(scope, receive, send)

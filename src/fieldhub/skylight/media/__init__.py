@@ -1,0 +1,1 @@
+"""Session media: metadata, streamed uploads, content, thumbnails and annotations."""
