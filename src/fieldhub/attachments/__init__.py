@@ -1,0 +1,1 @@
+"""The session attachments family (Mobile Data Anywhere style), mounted at ``/api``."""
