@@ -17,9 +17,11 @@ to that Mosquitto through ``FIELDHUB_MQTT_URL``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -83,6 +85,7 @@ COLUMNS = [
     Column("sent_per_s", "sent events/s", ",.0f"),
     Column("events_per_s", "delivered events/s", ",.1f"),
     Column("deliveries_per_s", "deliveries/s", ",.0f"),
+    Column("broker_cpu_us", "broker CPU us/delivery", ",.0f"),
     Column("target_met", "target"),
 ]
 
@@ -232,6 +235,8 @@ class Route:
     emitter: Callable[[int], Emitter]
     #: Whether the issue's targets apply (fieldhub's own broker).
     judged: bool = False
+    #: The process that does the broker's work (fieldhub's server, or Mosquitto), for its CPU time.
+    broker_pid: int | None = None
 
 
 @dataclass
@@ -338,11 +343,21 @@ def seeded_hub(
 
 
 def _embedded_route(hub: Hub) -> Route:
-    return Route("fieldhub embedded", hub.broker, hub.skylight_clients, hub.emitter, judged=True)
+    return Route(
+        "fieldhub embedded",
+        hub.broker,
+        hub.skylight_clients,
+        hub.emitter,
+        judged=True,
+        broker_pid=hub.server.pid,
+    )
 
 
 def _external_route(hub: Hub) -> Route:
-    return Route("fieldhub -> Mosquitto", hub.broker, hub.anonymous_clients, hub.emitter)
+    # The server's CPU only: what fieldhub spends publishing, not what Mosquitto spends delivering.
+    return Route(
+        "fieldhub -> Mosquitto", hub.broker, hub.anonymous_clients, hub.emitter, broker_pid=hub.server.pid
+    )
 
 
 def _mosquitto_route(mosquitto: Broker, run_id: str) -> Route:
@@ -355,7 +370,29 @@ def _mosquitto_route(mosquitto: Broker, run_id: str) -> Route:
     def emitter(count: int) -> PahoEmitter:
         return PahoEmitter(mosquitto, [f"{topic(index)}/s/SessionDataUpdated" for index in range(count)])
 
-    return Route("Mosquitto (paho pub)", mosquitto, subscribers, emitter)
+    return Route("Mosquitto (paho pub)", mosquitto, subscribers, emitter, broker_pid=_mosquitto_pid())
+
+
+def _mosquitto_pid() -> int | None:
+    """The local Mosquitto's pid, when one runs on this machine (its CPU time is read from /proc)."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() == "mosquitto":
+                return int(comm.parent.name)
+    return None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of process ``pid`` so far (all its threads), from /proc/<pid>/stat."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -366,6 +403,8 @@ class Phase:
     receipts: dict[str, list[float]]
     #: Events asked for that the server refused (HTTP errors): no event, nothing to deliver.
     failed: int = 0
+    #: CPU seconds the broker process used during the phase (None when it cannot be read).
+    broker_cpu: float | None = None
 
 
 def _measure(
@@ -385,8 +424,8 @@ def _measure(
             _run_events(pool, emitter, WARMUP_EVENTS)
             _collect(pool)
             phases = [
-                _latency_phase(pool, emitter, ready.subscribed, options.latency_count(subscribers)),
-                _burst_phase(pool, emitter, ready.subscribed, options.burst_count(subscribers)),
+                _latency_phase(pool, emitter, route, ready.subscribed, options.latency_count(subscribers)),
+                _burst_phase(pool, emitter, route, ready.subscribed, options.burst_count(subscribers)),
             ]
     finally:
         emitter.close()
@@ -432,17 +471,26 @@ def _collect(pool: WorkerPool) -> dict[str, list[float]]:
     return merged
 
 
-def _latency_phase(pool: WorkerPool, emitter: Emitter, subscribers: int, events: int) -> Phase:
+def _latency_phase(pool: WorkerPool, emitter: Emitter, route: Route, subscribers: int, events: int) -> Phase:
     with console.status(f"latency: {events} events, one at a time..."):
+        cpu_before = cpu_seconds(route.broker_pid)
         sent = _run_events(pool, emitter, events)
-        return Phase("latency", subscribers, sent, _collect(pool))
+        cpu = _used_since(cpu_before, route.broker_pid)
+        return Phase("latency", subscribers, sent, _collect(pool), broker_cpu=cpu)
 
 
-def _burst_phase(pool: WorkerPool, emitter: Emitter, subscribers: int, events: int) -> Phase:
+def _burst_phase(pool: WorkerPool, emitter: Emitter, route: Route, subscribers: int, events: int) -> Phase:
     with console.status(f"burst: {events} events as fast as possible..."):
+        cpu_before = cpu_seconds(route.broker_pid)
         sent = emitter.burst(events)
         pool.ask("await", len(sent), BURST_TIMEOUT_SECONDS, timeout=BURST_TIMEOUT_SECONDS + 10)
-        return Phase("burst", subscribers, sent, _collect(pool), failed=events - len(sent))
+        cpu = _used_since(cpu_before, route.broker_pid)
+        return Phase("burst", subscribers, sent, _collect(pool), failed=events - len(sent), broker_cpu=cpu)
+
+
+def _used_since(cpu_before: float | None, pid: int | None) -> float | None:
+    cpu_after = cpu_seconds(pid)
+    return None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
 
 
 def _row(route: Route, phase: Phase) -> dict[str, Any]:
@@ -471,6 +519,10 @@ def _row(route: Route, phase: Phase) -> dict[str, Any]:
         "sent_per_s": events / sending if events > 1 else None,
         "events_per_s": events / span,
         "deliveries_per_s": summary.count / span,
+        # CPU per delivery does not depend on what else the machine runs, unlike the rates.
+        "broker_cpu_us": phase.broker_cpu / summary.count * 1e6
+        if phase.broker_cpu is not None and summary.count
+        else None,
         "target_met": _verdict(route, phase, summary, summary.count / span),
     }
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench.events import HttpEmitter, seeded_hub
+from bench.events import HttpEmitter, cpu_seconds, seeded_hub
 from bench.mqtt_clients import ChurnCounts, ChurnPlan, WorkerPool, churn_worker, worker_pool
 from bench.report import Column, Report, console
 from bench.servers import ServerError, rss_bytes
@@ -40,6 +40,7 @@ COLUMNS = [
     Column("failures", "failures", ","),
     Column("messages", "messages received", ","),
     Column("patches", "PATCHes", ","),
+    Column("cpu_percent", "server CPU %", ".0f"),
     Column("target_met", f"growth < {TARGET_GROWTH_MB:.0f} MB"),
 ]
 
@@ -65,6 +66,8 @@ class Sample:
     rss: int
     counts: ChurnCounts
     patches: int
+    #: The server's CPU seconds so far; against wall time it tells a backlog (100 %) from a leak.
+    cpu: float | None
 
 
 class PatchLoop:
@@ -143,14 +146,14 @@ def _sample(pool: WorkerPool, patches: PatchLoop, pid: int, options: SoakOptions
         rss = rss_bytes(pid)
         if not rss:
             raise ServerError(f"the server (pid {pid}) is gone")
-        samples.append(Sample(now - started, rss, _total(pool.ask("counts")), patches.sent))
+        counts = _total(pool.ask("counts"))
+        samples.append(Sample(now - started, rss, counts, patches.sent, cpu_seconds(pid)))
         if now >= next_report:
             next_report += 60
             _progress(samples[-1])
         time.sleep(max(0.0, min(options.sample_seconds, deadline - time.monotonic())))
-    samples.append(
-        Sample(time.monotonic() - started, rss_bytes(pid), _total(pool.ask("counts")), patches.sent)
-    )
+    counts = _total(pool.ask("counts"))
+    samples.append(Sample(time.monotonic() - started, rss_bytes(pid), counts, patches.sent, cpu_seconds(pid)))
     _progress(samples[-1])
     return samples
 
@@ -175,8 +178,11 @@ def _summarise(
     end = samples[-1]
     growth = (end.rss - warm.rss) / MB
     after_warmup = [s.rss for s in samples if s.seconds >= warm.seconds]
+    previous = samples[0]
     for sample in _per_minute(samples):
-        report.rows.append(_row(sample, warm, None if sample is not end else growth < TARGET_GROWTH_MB))
+        verdict = None if sample is not end else growth < TARGET_GROWTH_MB
+        report.rows.append(_row(sample, previous, warm, verdict))
+        previous = sample
     report.notes += [
         f"RSS after warm-up ({warm.seconds / 60:.1f} min) {warm.rss / MB:.1f} MB, at the end "
         f"{end.rss / MB:.1f} MB: growth {growth:+.1f} MB (target < {TARGET_GROWTH_MB:.0f} MB); max after "
@@ -192,7 +198,8 @@ def _summarise(
         f"churn: stay {options.plan.dwell[0]:g}-{options.plan.dwell[1]:g} s after SUBACK, reconnect after "
         f"{options.plan.pause[0]:g}-{options.plan.pause[1]:g} s; {options.persistent_share:.0%} of the "
         "clients keep a persistent session; RSS = VmRSS of the server, sampled every "
-        f"{options.sample_seconds:g} s",
+        f"{options.sample_seconds:g} s; server CPU % = its CPU time since the previous row over the "
+        "wall time (100 % = one core: the server cannot keep up, and a growing RSS may be backlog)",
     ]
 
 
@@ -208,7 +215,13 @@ def _per_minute(samples: list[Sample]) -> list[Sample]:
     return chosen
 
 
-def _row(sample: Sample, warm: Sample, verdict: bool | None) -> dict[str, Any]:
+def _row(sample: Sample, previous: Sample, warm: Sample, verdict: bool | None) -> dict[str, Any]:
+    elapsed = sample.seconds - previous.seconds
+    cpu_percent = (
+        (sample.cpu - previous.cpu) / elapsed * 100
+        if sample.cpu is not None and previous.cpu is not None and elapsed > 0
+        else None
+    )
     return {
         "minute": sample.seconds / 60,
         "rss_mb": sample.rss / MB,
@@ -218,5 +231,6 @@ def _row(sample: Sample, warm: Sample, verdict: bool | None) -> dict[str, Any]:
         "failures": sample.counts.failures,
         "messages": sample.counts.messages,
         "patches": sample.patches,
+        "cpu_percent": cpu_percent,
         "target_met": verdict,
     }

@@ -7,16 +7,18 @@ runs the same paths against real brokers.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from conftest import TEST_PASSWORD
 from fieldhub.app import create_app
@@ -175,3 +177,96 @@ def test_concurrent_publishers_publish_each_event_once_in_order_per_session(
     for aggregate in aggregates:
         mine = [payload["n"] for topic, payload in published if topic == f"t/{aggregate}"]
         assert mine == sorted(mine)
+
+
+def test_a_published_batch_that_cannot_be_marked_at_first_is_not_published_again(tmp_path: Path) -> None:
+    database_file = tmp_path / "outbox.db"
+    db = Database(make_engine(f"sqlite:///{database_file}", sqlite_busy_timeout_ms=20))
+    OutboxEvent.__table__.create(db.engine)
+    with db.unit_of_work() as uow:
+        for number in range(3):
+            record_event(
+                uow.session,
+                realm_id=uuid.uuid4(),
+                aggregate_id="a1",
+                event_type="Counted",
+                payload={"n": number},
+                topics=["t/a1"],
+            )
+    # Another writer holds SQLite's write lock far beyond the busy timeout; in WAL mode the
+    # publisher can still read (claim) and publish, but marking the batch fails until it lets go.
+    blocker = sqlite3.connect(database_file, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def run() -> list[tuple[str, dict[str, Any]]]:
+        bus = ControlledBus()
+        publisher = OutboxPublisher(db=db, poll_interval_seconds=0.05, max_backoff_seconds=0.1)
+        await publisher.start(bus=bus)
+        await asyncio.to_thread(bus.wait_for, 3)
+        await asyncio.sleep(0.5)  # several failed marks, and as many chances to publish again
+        blocker.commit()
+        await asyncio.to_thread(_wait_until_marked, db)
+        await publisher.stop()
+        return bus.published
+
+    try:
+        published = asyncio.run(run())
+    finally:
+        blocker.close()
+        db.dispose()
+    assert [payload["n"] for _, payload in published] == [0, 1, 2]
+
+
+def _wait_until_marked(db: Database) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with db.unit_of_work(write=False) as uow:
+            if uow.session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) == 0:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the published batch was never marked")
+
+
+class SlowBus(ControlledBus):
+    """Takes ``delay`` seconds to accept each copy: slow, but working."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        await asyncio.sleep(self.delay)
+        await super().publish(topic, payload, qos=qos)
+
+
+def test_a_batch_slower_than_the_timeout_is_published_once_when_each_event_is_in_time(
+    tmp_path: Path,
+) -> None:
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'outbox.db'}"))
+    OutboxEvent.__table__.create(db.engine)
+    with db.unit_of_work() as uow:
+        for number in range(8):
+            record_event(
+                uow.session,
+                realm_id=uuid.uuid4(),
+                aggregate_id="a1",
+                event_type="Counted",
+                payload={"n": number},
+                topics=["t/a1/u1", "t/a1/u2"],
+            )
+
+    async def run() -> list[tuple[str, dict[str, Any]]]:
+        # Each event takes 0.1 s, the batch of 8 in one aggregate 0.8 s: more than the timeout.
+        bus = SlowBus(delay=0.1)
+        publisher = OutboxPublisher(db=db, publish_timeout_seconds=0.5, max_backoff_seconds=0.1)
+        await publisher.start(bus=bus)
+        await asyncio.to_thread(_wait_until_marked, db)
+        await publisher.stop()
+        return bus.published
+
+    try:
+        published = asyncio.run(run())
+    finally:
+        db.dispose()
+    assert [payload["n"] for topic, payload in published if topic == "t/a1/u1"] == list(range(8))
+    assert len(published) == 16

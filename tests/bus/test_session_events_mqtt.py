@@ -8,6 +8,7 @@ fieldhub and the broker.
 from __future__ import annotations
 
 import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from server.serve_process import ServerProcess, fieldhub_cli, free_port
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct-horse-battery-staple"
+#: paho's reason code for the MQTT 3.1.1 CONNACK return code 5, "not authorised".
+CONNACK_NOT_AUTHORISED = 135
 REALM = "demo"
 MOSQUITTO = ("127.0.0.1", 1883)
 needs_mosquitto = pytest.mark.skipif(
@@ -176,6 +179,23 @@ def test_a_persistent_session_receives_what_was_published_while_it_was_away(hub:
         assert back.next_of("SessionDataUpdated")[1]["eventId"] == event_id
     finally:
         back.close()
+
+
+def test_the_unexpired_token_of_a_deleted_user_no_longer_connects(hub: Hub) -> None:
+    token = hub.user("deleted")
+    hub.subscriber(token).close()  # the same token connected while its user existed
+    with sqlite3.connect(hub.server.data_dir / "fieldhub.db") as database:
+        database.execute("PRAGMA foreign_keys = ON")
+        assert database.execute("DELETE FROM users WHERE username = 'deleted'").rowcount == 1
+    refused = hub.subscriber(token)
+    try:
+        assert refused.connect_result == CONNACK_NOT_AUTHORISED
+    finally:
+        refused.close()
+    response = hub.server.client.get(
+        f"/v1/application/applications/{hub.app_id}/sessions", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401, "HTTP refuses the same token"
 
 
 class Gate:

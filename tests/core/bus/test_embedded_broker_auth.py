@@ -119,6 +119,18 @@ def test_connack_not_authorised_for_every_bad_credential(hub: Harness, tmp_path:
     assert hub.sessions() == 0, "a refused CONNECT must not leave a session behind"
 
 
+def test_the_still_valid_token_of_a_removed_user_is_refused(hub: Harness) -> None:
+    alice = hub.user()
+    with connected(hub.client(alice)):
+        pass  # the same credentials were good a moment ago
+    hub.removed_users.add(alice.sub)
+    client = hub.client(alice)
+    try:
+        assert client.connect().value == NOT_AUTHORISED
+    finally:
+        client.close()
+
+
 def test_refusal_is_the_plain_mqtt_311_connack(hub: Harness) -> None:
     alice, bob = hub.user(), hub.user()
     with raw_socket(hub.settings.mqtt_port) as sock:
@@ -190,7 +202,7 @@ def test_a_will_on_a_topic_the_user_may_not_publish_is_refused(hub: Harness) -> 
 class GatewayAuthenticator:
     """Devices that publish readings: the case the in-process subscription exists for."""
 
-    def authenticate(
+    async def authenticate(
         self, *, client_id: str, username: str | None, password: str | None
     ) -> MqttIdentity | None:
         if username == "gateway" and password == "secret":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -29,9 +30,25 @@ def codec(key: SigningKey) -> AccessTokenCodec:
     return AccessTokenCodec(key=key, issuer=ISSUER, ttl_seconds=600)
 
 
+#: The (realm, subject) pairs the authenticator asked the database about, and those it finds gone.
+LOOKUPS: list[tuple[str, uuid.UUID]] = []
+REMOVED = {uuid.UUID("5d1c0c8e-8f5b-4a43-9a3c-2b7d7f1f0e11")}
+
+
+def principal_exists(realm: str, subject: uuid.UUID) -> bool:
+    LOOKUPS.append((realm, subject))
+    return subject not in REMOVED
+
+
 @pytest.fixture(scope="module")
 def auth(codec: AccessTokenCodec) -> TokenAuthenticator:
-    return TokenAuthenticator(codec=codec, subscription_templates=[TEMPLATE])
+    return TokenAuthenticator(
+        codec=codec, subscription_templates=[TEMPLATE], principal_exists=principal_exists
+    )
+
+
+def connect(auth: TokenAuthenticator, **credentials: str | None) -> MqttIdentity | None:
+    return asyncio.run(auth.authenticate(**credentials))  # type: ignore[arg-type]
 
 
 def token(codec: AccessTokenCodec, *, realm: str = "demo", sub: uuid.UUID = SUB, ago: int = 0) -> str:
@@ -42,7 +59,7 @@ def token(codec: AccessTokenCodec, *, realm: str = "demo", sub: uuid.UUID = SUB,
 
 def test_the_spec_credentials_give_the_identity(auth: TokenAuthenticator, codec: AccessTokenCodec) -> None:
     raw = token(codec)
-    identity = auth.authenticate(client_id=f"demo-{SUB}-00000042", username=f"demo/{SUB}", password=raw)
+    identity = connect(auth, client_id=f"demo-{SUB}-00000042", username=f"demo/{SUB}", password=raw)
     assert identity == MqttIdentity(
         realm="demo",
         subject=str(SUB),
@@ -53,7 +70,7 @@ def test_the_spec_credentials_give_the_identity(auth: TokenAuthenticator, codec:
 
 def test_realm_names_with_dashes_work(auth: TokenAuthenticator, codec: AccessTokenCodec) -> None:
     raw = token(codec, realm="acme-eu-1")
-    assert auth.authenticate(client_id=f"acme-eu-1-{SUB}-12345678", username=f"acme-eu-1/{SUB}", password=raw)
+    assert connect(auth, client_id=f"acme-eu-1-{SUB}-12345678", username=f"acme-eu-1/{SUB}", password=raw)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +93,7 @@ def test_realm_names_with_dashes_work(auth: TokenAuthenticator, codec: AccessTok
 def test_ids_that_disagree_are_refused(
     auth: TokenAuthenticator, codec: AccessTokenCodec, client_id: str, username: str | None
 ) -> None:
-    assert auth.authenticate(client_id=client_id, username=username, password=token(codec)) is None
+    assert connect(auth, client_id=client_id, username=username, password=token(codec)) is None
 
 
 def test_bad_tokens_are_refused(
@@ -97,10 +114,32 @@ def test_bad_tokens_are_refused(
         "missing": None,
     }
     results = {
-        case: auth.authenticate(client_id=f"demo-{SUB}-12345678", username=f"demo/{SUB}", password=raw)
+        case: connect(auth, client_id=f"demo-{SUB}-12345678", username=f"demo/{SUB}", password=raw)
         for case, raw in bad.items()
     }
     assert results == dict.fromkeys(bad)
+
+
+def test_the_token_of_a_user_who_no_longer_exists_is_refused(
+    auth: TokenAuthenticator, codec: AccessTokenCodec
+) -> None:
+    [gone] = REMOVED
+    raw = token(codec, sub=gone)
+    assert codec.verify(raw).subject == gone, "the token itself is valid"
+    assert connect(auth, client_id=f"demo-{gone}-12345678", username=f"demo/{gone}", password=raw) is None
+    assert LOOKUPS[-1] == ("demo", gone)
+
+
+def test_forged_credentials_cost_no_database_lookup(
+    auth: TokenAuthenticator, codec: AccessTokenCodec, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    forger = AccessTokenCodec(
+        key=SigningKey.load_or_create(tmp_path_factory.mktemp("forger")), issuer=ISSUER, ttl_seconds=600
+    )
+    before = len(LOOKUPS)
+    for raw in (token(forger), token(codec, ago=601), "a.b.c"):
+        assert connect(auth, client_id=f"demo-{SUB}-12345678", username=f"demo/{SUB}", password=raw) is None
+    assert len(LOOKUPS) == before
 
 
 @pytest.fixture
@@ -165,7 +204,9 @@ def test_several_templates_each_grant_their_own_subtree(
     codec: AccessTokenCodec, identity: MqttIdentity
 ) -> None:
     auth = TokenAuthenticator(
-        codec=codec, subscription_templates=[TEMPLATE, "v1/realms/{realm}/users/{sub}/snapshots/+"]
+        codec=codec,
+        subscription_templates=[TEMPLATE, "v1/realms/{realm}/users/{sub}/snapshots/+"],
+        principal_exists=principal_exists,
     )
     assert auth.may_subscribe(identity, f"v1/realms/demo/users/{SUB}/snapshots/s1")
     assert not auth.may_subscribe(identity, f"v1/realms/demo/users/{SUB}/snapshots/#")

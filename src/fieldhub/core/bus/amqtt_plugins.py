@@ -78,7 +78,7 @@ class AuthenticatorPlugin(BaseAuthPlugin):  # type: ignore[misc]
 
     async def authenticate(self, *, session: Session) -> bool:
         authenticator = self._binding.authenticator
-        identity = authenticator.authenticate(
+        identity = await authenticator.authenticate(
             client_id=session.client_id or "", username=session.username, password=session.password
         )
         if identity is None:

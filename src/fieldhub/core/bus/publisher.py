@@ -6,9 +6,11 @@ other processes or left over from before a restart.  A broker that is down or sl
 events: a failed batch stays unpublished and is retried with exponential backoff.
 
 Delivery is at least once (a batch that failed half-way is published again from its start), so
-consumers deduplicate by ``eventId``.  Order: rows are published in ``seq`` order, which is the
-commit order of each aggregate because a family serialises changes to one aggregate (the session
-row lock); across publishers see :func:`fieldhub.core.bus.outbox.claim_unpublished`.
+consumers deduplicate by ``eventId``.  A batch that was published but could not be marked (SQLite's
+"database is locked" under a burst of writes) is not published again: marking it is retried.
+Order: rows are published in ``seq`` order, which is the commit order of each aggregate because a
+family serialises changes to one aggregate (the session row lock); across publishers see
+:func:`fieldhub.core.bus.outbox.claim_unpublished`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from functools import partial
 
 import orjson
 from sqlalchemy.orm import Session
@@ -25,6 +29,9 @@ from fieldhub.core.bus.protocol import EventBus
 from fieldhub.core.db import Database, utcnow
 
 log = logging.getLogger(__name__)
+
+#: The first wait before marking a published batch again; it doubles up to the maximum backoff.
+_MARK_RETRY_SECONDS = 0.05
 
 
 class OutboxPublisher:
@@ -40,6 +47,7 @@ class OutboxPublisher:
         self._db = db
         self._batch_size = batch_size
         self._poll_interval = poll_interval_seconds
+        #: How long the bus may take to accept all copies of one event before the batch fails.
         self._publish_timeout = publish_timeout_seconds
         self._max_backoff = max_backoff_seconds
         self._bus: EventBus | None = None
@@ -124,9 +132,8 @@ class OutboxPublisher:
         try:
             events = await asyncio.to_thread(self._claim, session)
             if events:
-                async with asyncio.timeout(self._publish_timeout):
-                    await _publish(self._bus, events)
-                await asyncio.to_thread(self._mark, session, events)
+                await _publish(self._bus, events, event_timeout=self._publish_timeout)
+                await self._mark_until_done(session, events)
             return len(events)
         finally:
             await asyncio.to_thread(session.close)
@@ -139,30 +146,63 @@ class OutboxPublisher:
             session.rollback()
         return events
 
+    async def _mark_until_done(self, session: Session, events: list[PendingEvent]) -> None:
+        """Marks a published batch, retrying with backoff until it works or the publisher stops.
+
+        Giving up would publish the whole batch again, which doubles the fan-out exactly when the
+        database (and so, usually, everything else) is overloaded.
+        """
+        mark: Callable[[list[PendingEvent]], None] = partial(self._mark, session)
+        delay = _MARK_RETRY_SECONDS
+        while True:
+            try:
+                await asyncio.to_thread(mark, events)
+                return
+            except Exception:
+                if self._stopping:
+                    raise
+                log.warning(
+                    "marking %d published outbox events failed; retrying in %.2fs",
+                    len(events),
+                    delay,
+                    exc_info=True,
+                )
+            # The failed transaction (and, on PostgreSQL, its row locks) is over: mark on its own.
+            await asyncio.to_thread(session.rollback)
+            mark = self._mark_in_own_transaction
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
+
     def _mark(self, session: Session, events: list[PendingEvent]) -> None:
-        seqs = [event.seq for event in events]
         if _holds_row_locks(session):
             # PostgreSQL: the same transaction that locked the rows marks them, so no other
             # publisher could take them in between.
-            mark_published(session, seqs=seqs, now=utcnow())
+            mark_published(session, seqs=[event.seq for event in events], now=utcnow())
             session.commit()
             return
         # SQLite takes its write lock only for this short update, never across the publishing
         # (which would stall every API write behind the broker).
+        self._mark_in_own_transaction(events)
+
+    def _mark_in_own_transaction(self, events: list[PendingEvent]) -> None:
         with self._db.unit_of_work() as uow:
-            mark_published(uow.session, seqs=seqs, now=utcnow())
+            mark_published(uow.session, seqs=[event.seq for event in events], now=utcnow())
 
 
 def _holds_row_locks(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def _publish(bus: EventBus, events: list[PendingEvent]) -> None:
+async def _publish(bus: EventBus, events: list[PendingEvent], *, event_timeout: float) -> None:
     """Publishes each aggregate's events one after the other, and aggregates side by side.
 
     An event is handed over only once the bus took the previous event of its aggregate, which
     keeps the per-aggregate order whatever the backend does with concurrent publishes; the copies
     of one event (one topic per concerned user) and different aggregates go out concurrently.
+
+    The timeout bounds each event, not the batch: a batch of events to many users can take longer
+    than any fixed bound on a broker that is slow but working, and a batch that timed out would be
+    published again from its start, forever.
     """
     by_aggregate: dict[str, list[PendingEvent]] = {}
     for event in events:
@@ -171,6 +211,7 @@ async def _publish(bus: EventBus, events: list[PendingEvent]) -> None:
     async def in_order(stream: list[PendingEvent]) -> None:
         for event in stream:
             payload = orjson.dumps(event.payload)
-            await asyncio.gather(*(bus.publish(topic, payload, qos=1) for topic in event.topics))
+            async with asyncio.timeout(event_timeout):
+                await asyncio.gather(*(bus.publish(topic, payload, qos=1) for topic in event.topics))
 
     await asyncio.gather(*(in_order(stream) for stream in by_aggregate.values()))
