@@ -33,23 +33,28 @@ def postgres_unavailable_reason(admin_dsn: str) -> str | None:
         return f"PostgreSQL at {admin_dsn} is not reachable: {first_line}"
 
 
-def _drop_and_create(admin_dsn: str, *, create: bool) -> None:
+def _drop_and_create(admin_dsn: str, *, create: bool, database: str = BENCH_DATABASE) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         if create:
-            admin.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+            admin.execute(f'CREATE DATABASE "{database}"')
 
 
 @contextmanager
-def provisioned(name: str, *, pg_admin_dsn: str = DEFAULT_PG_ADMIN_DSN) -> Iterator[Backend]:
-    """A fresh, empty database of the named backend, dropped afterwards (PostgreSQL)."""
+def provisioned(
+    name: str, *, pg_admin_dsn: str = DEFAULT_PG_ADMIN_DSN, database: str = BENCH_DATABASE
+) -> Iterator[Backend]:
+    """A fresh, empty database of the named backend, dropped afterwards (PostgreSQL).
+
+    Benchmarks that may run at the same time as others pass a ``database`` name of their own.
+    """
     if name == "sqlite":
         yield Backend(name="sqlite", database_url="")
         return
     if name != "postgresql":
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
-    _drop_and_create(pg_admin_dsn, create=True)
+    _drop_and_create(pg_admin_dsn, create=True, database=database)
     try:
-        yield Backend(name="postgresql", database_url=f"{pg_admin_dsn.rsplit('/', 1)[0]}/{BENCH_DATABASE}")
+        yield Backend(name="postgresql", database_url=f"{pg_admin_dsn.rsplit('/', 1)[0]}/{database}")
     finally:
-        _drop_and_create(pg_admin_dsn, create=False)
+        _drop_and_create(pg_admin_dsn, create=False, database=database)

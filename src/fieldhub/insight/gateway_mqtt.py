@@ -28,11 +28,10 @@ from fieldhub.core.bus.device_auth import ClientCertificate
 from fieldhub.core.bus.device_ingest import DeviceAccess, DeviceMessage
 from fieldhub.core.bus.mqtt_auth import DeviceIdentity
 from fieldhub.core.db import Database
-from fieldhub.core.errors import NotFound
 from fieldhub.insight.events import gateway_topic_prefix
 from fieldhub.insight.models import Gateway
 from fieldhub.insight.provisioning import GATEWAY_CA_PREFIX
-from fieldhub.insight.scans.service import ScanIngest
+from fieldhub.insight.scans.service import GatewayMessages, ScanIngest
 from fieldhub.insight.service_gateways import REGISTERED
 
 logger = logging.getLogger(__name__)
@@ -120,21 +119,16 @@ class GatewayDevices:
             )
 
     def ingest(self, messages: Sequence[DeviceMessage]) -> None:
-        """Stores a batch, one unit of work per gateway (its messages in arrival order).
-
-        Raising after some gateways committed is harmless: the queue retries the messages one by
-        one and the ingest is idempotent on the event id.
-        """
+        """Stores a batch of all gateways' messages in one unit of work (each gateway's in arrival
+        order): one commit per batch is what bounds the rate of small messages."""
         by_gateway: dict[DeviceIdentity, list[bytes]] = {}
         for message in messages:
             by_gateway.setdefault(message.device, []).append(message.payload)
-        for device, payloads in by_gateway.items():
-            try:
-                self._ingest.ingest(
-                    realm_id=uuid.UUID(device.realm),
-                    gateway_id=uuid.UUID(device.device_id),
-                    messages=payloads,
-                )
-            except NotFound:
+        batches = [
+            GatewayMessages(uuid.UUID(device.realm), uuid.UUID(device.device_id), payloads)
+            for device, payloads in by_gateway.items()
+        ]
+        for batch, result in zip(batches, self._ingest.ingest_many(batches), strict=True):
+            if result is None:
                 # Deleted while connected: its messages have nowhere to go, and resending won't help.
-                logger.warning("dropped messages of gateway %s, which no longer exists", device.device_id)
+                logger.warning("dropped messages of gateway %s, which no longer exists", batch.gateway_id)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from fieldhub.core.bus.device_ingest import DeviceAccess
 from fieldhub.core.bus.embedded import EmbeddedBroker
 from fieldhub.core.bus.mqtt_auth import MqttAuthenticator, TokenAuthenticator
 from fieldhub.core.config import Settings
@@ -68,6 +69,8 @@ class Harness:
     settings: Settings
     codec: AccessTokenCodec
     ca_file: Path | None
+    #: Subjects whose user no longer exists, as the token authenticator's database check sees it.
+    removed_users: set[str] = field(default_factory=set)
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = WAIT) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -126,6 +129,7 @@ def running_broker(
     *,
     ttl_seconds: int = 600,
     authenticator: Callable[[AccessTokenCodec], MqttAuthenticator] | None = None,
+    devices: DeviceAccess | None = None,
     **overrides: Any,
 ) -> Iterator[Harness]:
     values: dict[str, Any] = {
@@ -146,17 +150,27 @@ def running_broker(
             settings.data_dir, name="mqtt", common_name="fieldhub test CA"
         )
         tls = ca.server_tls(hostnames=["localhost", "127.0.0.1"])
+    removed_users: set[str] = set()
     chosen = (
         authenticator(codec)
         if authenticator
-        else TokenAuthenticator(codec=codec, subscription_templates=TEMPLATES)
+        else TokenAuthenticator(
+            codec=codec,
+            subscription_templates=TEMPLATES,
+            principal_exists=lambda _realm, subject: str(subject) not in removed_users,
+        )
     )
-    broker = EmbeddedBroker(settings=settings, authenticator=chosen, server_tls=tls)
+    broker = EmbeddedBroker(settings=settings, authenticator=chosen, server_tls=tls, devices=devices)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="broker-loop", daemon=True)
     thread.start()
     harness = Harness(
-        broker=broker, loop=loop, settings=settings, codec=codec, ca_file=tls.ca_file if tls else None
+        broker=broker,
+        loop=loop,
+        settings=settings,
+        codec=codec,
+        ca_file=tls.ca_file if tls else None,
+        removed_users=removed_users,
     )
     try:
         harness.run(broker.start())

@@ -12,7 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from fieldhub.core.bus.amqtt_patches import BrokerLimits, GuardedBroker
+from fieldhub.core.bus.amqtt_device_patches import DeviceBroker
+from fieldhub.core.bus.amqtt_patches import BrokerLimits
 from fieldhub.core.bus.amqtt_plugins import (
     AuthenticatorPlugin,
     Binding,
@@ -20,6 +21,7 @@ from fieldhub.core.bus.amqtt_plugins import (
     bind,
     unbind,
 )
+from fieldhub.core.bus.device_ingest import DeviceAccess, IngestQueue
 from fieldhub.core.bus.mqtt_auth import MqttAuthenticator
 from fieldhub.core.bus.protocol import MessageHandler
 from fieldhub.core.bus.topics import topic_matches, well_formed_filter
@@ -45,14 +47,23 @@ def _bind_address(host: str, port: int) -> str:
 
 class EmbeddedBroker:
     def __init__(
-        self, *, settings: Settings, authenticator: MqttAuthenticator, server_tls: ServerTls | None
+        self,
+        *,
+        settings: Settings,
+        authenticator: MqttAuthenticator,
+        server_tls: ServerTls | None,
+        devices: DeviceAccess | None = None,
     ) -> None:
+        """``devices``: who may connect with a client certificate to the TLS listener, and where
+        their messages go (see ``device_auth``); ``authenticator`` must then accept them too."""
         if settings.mqtts_port and server_tls is None:
             raise ValueError("the MQTT TLS listener (FIELDHUB_MQTTS_PORT) needs a server certificate")
         self._settings = settings
         self._authenticator = authenticator
         self._server_tls = server_tls
-        self._broker: GuardedBroker | None = None
+        self._devices = devices
+        self._ingest: IngestQueue | None = None
+        self._broker: DeviceBroker | None = None
         self._binding_id: str | None = None
         self._subscriptions: list[tuple[str, MessageHandler]] = []
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(_INBOX_SIZE)
@@ -97,7 +108,7 @@ class EmbeddedBroker:
         }
 
     @property
-    def broker(self) -> GuardedBroker:
+    def broker(self) -> DeviceBroker:
         if self._broker is None:
             raise RuntimeError("the embedded MQTT broker is not running")
         return self._broker
@@ -114,15 +125,36 @@ class EmbeddedBroker:
             max_connections=settings.mqtt_max_connections,
             max_queued_messages=settings.mqtt_max_queued_messages,
         )
+        devices = self._devices
+        ingest = (
+            IngestQueue(
+                devices.ingest,
+                capacity=devices.queue_capacity,
+                batch_size=devices.batch_size,
+                batch_delay=devices.batch_delay,
+            )
+            if devices is not None
+            else None
+        )
         try:
             # amqtt binds itself to the running loop when constructed, so it is built here.
-            broker = GuardedBroker(self.config(binding_id), limits=limits, on_broadcast=self._hand_over)
+            broker = DeviceBroker(
+                self.config(binding_id),
+                limits=limits,
+                on_broadcast=self._hand_over,
+                trusted_cas=devices.trusted_cas if devices is not None else None,
+                ingest_queue=ingest,
+            )
             binding.broker = broker
+            if ingest is not None:
+                await ingest.start()
             await broker.start()
         except BaseException:
             unbind(binding_id)
+            if ingest is not None:
+                await ingest.stop()
             raise
-        self._broker, self._binding_id = broker, binding_id
+        self._broker, self._binding_id, self._ingest = broker, binding_id, ingest
         self._dispatcher = asyncio.create_task(self._dispatch(), name="mqtt-inbox")
 
     async def stop(self) -> None:
@@ -134,6 +166,10 @@ class EmbeddedBroker:
             if broker.idle() and not self._inbox.qsize():
                 break
             await asyncio.sleep(_STOP_POLL_SECONDS)
+        # Devices' messages already received are committed, and acknowledged, while they are connected.
+        if self._ingest is not None:
+            await self._ingest.stop()
+            self._ingest = None
         try:
             await broker.shutdown()
         finally:

@@ -1,14 +1,17 @@
 """Who may connect to the embedded MQTT broker, and which topics each connection may use.
 
 Skylight clients connect with client id ``{realm}-{sub}-{8 digits}``, username ``{realm}/{sub}`` and
-their raw access token as password.  The token is verified once, at CONNECT; the resulting
-:class:`MqttIdentity` stays with the connection and every later check is a pure function of it.
+their raw access token as password.  The token is verified once, at CONNECT, and refused when its
+user no longer exists (as the HTTP API refuses it); the resulting :class:`MqttIdentity` stays with
+the connection and every later check is a pure function of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,16 +26,33 @@ _REALM = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceIdentity:
+    """A device proven by its client certificate (core/bus/device_auth.py): its realm, its id and
+    the one topic it may publish to."""
+
+    realm: str
+    device_id: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class MqttIdentity:
     realm: str
     subject: str
     client_id: str
     #: Unix time at which the credentials stop being valid and the connection is closed.
     expires_at: int
+    #: Set for a device authenticated by its client certificate; None for a token user.
+    device: DeviceIdentity | None = None
+
+
+#: Whether user ``subject`` of realm ``realm`` still exists.  It blocks (a database query), so the
+#: broker calls it in a worker thread.
+PrincipalExists = Callable[[str, uuid.UUID], bool]
 
 
 class MqttAuthenticator(Protocol):
-    def authenticate(
+    async def authenticate(
         self, *, client_id: str, username: str | None, password: str | None
     ) -> MqttIdentity | None:
         """The identity these CONNECT credentials prove, or ``None`` to refuse the connection."""
@@ -45,11 +65,18 @@ class MqttAuthenticator(Protocol):
 class TokenAuthenticator:
     """Access-token authentication as Skylight's spec describes; token users may publish nothing."""
 
-    def __init__(self, *, codec: AccessTokenCodec, subscription_templates: Sequence[str]) -> None:
+    def __init__(
+        self,
+        *,
+        codec: AccessTokenCodec,
+        subscription_templates: Sequence[str],
+        principal_exists: PrincipalExists,
+    ) -> None:
         self._codec = codec
         self._templates = tuple(subscription_templates)
+        self._principal_exists = principal_exists
 
-    def authenticate(
+    async def authenticate(
         self, *, client_id: str, username: str | None, password: str | None
     ) -> MqttIdentity | None:
         if not username or not password:
@@ -65,6 +92,9 @@ class TokenAuthenticator:
         except Unauthenticated:
             return None
         if claims.realm != realm or str(claims.subject) != subject:
+            return None
+        # Asked only once the token is proven, so forged CONNECTs cost no database work.
+        if not await asyncio.to_thread(self._principal_exists, claims.realm, claims.subject):
             return None
         return MqttIdentity(realm=realm, subject=subject, client_id=client_id, expires_at=claims.expires_at)
 
