@@ -1,4 +1,7 @@
-"""``python -m bench [sessions|list|events|soak|all]``: run the benchmarks, print and save their tables."""
+"""``python -m bench COMMAND``: run benchmarks, save their tables.
+
+Commands: sessions, list, events, soak, uploads, snapshots, insight-events, ingest, all.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from bench import events, listing, soak, throughput
+from bench import events, ingest, insight_events, listing, snapshots, soak, throughput, uploads
 from bench.databases import BACKENDS, DEFAULT_PG_ADMIN_DSN, postgres_unavailable_reason
 from bench.load import LoadError
 from bench.machine import describe, load_average
@@ -139,6 +142,54 @@ def _soak_options() -> argparse.ArgumentParser:
     return parser
 
 
+def _uploads_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("uploads (media upload/download throughput)")
+    group.add_argument("--size-mib", type=int, default=1024, help="file size in MiB (%(default)s)")
+    group.add_argument("--chunks", type=int, default=8, help="chunks of the multipart upload (%(default)s)")
+    group.add_argument("--parallel-chunks", type=int, default=4, help="chunks sent at a time (%(default)s)")
+    group.add_argument("--range-mib", type=int, default=64, help="Range slice of the download (%(default)s)")
+    return parser
+
+
+def _snapshots_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("snapshots (workflow round trips, notification latency, downloads)")
+    group.add_argument("--calls", type=int, default=50, help="concurrent simulated calls (%(default)s)")
+    group.add_argument("--call-seconds", type=int, default=20, help="seconds of round trips (%(default)s)")
+    group.add_argument("--latency-requests", type=int, default=200, help="requests timed one by one")
+    group.add_argument("--downloads", type=int, default=500, help="image downloads per server (%(default)s)")
+    group.add_argument("--download-clients", type=int, default=8, help="concurrent downloaders (%(default)s)")
+    group.add_argument("--image-kib", type=int, default=512, help="downloaded image size (%(default)s)")
+    return parser
+
+
+def _insight_events_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("insight-events (list, export, job analysis, ingest service)")
+    group.add_argument("--events", type=int, default=1_000_000, help="events seeded (%(default)s)")
+    group.add_argument("--pages", type=int, default=300, help="measured list pages per query (%(default)s)")
+    group.add_argument("--ingest-events", type=int, default=20_000, help="events ingested per mode")
+    return parser
+
+
+def _ingest_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("ingest (gateways over MQTT with mutual TLS)")
+    group.add_argument("--gateways", type=int, default=50, help="simulated TLS gateways (%(default)s)")
+    group.add_argument("--single-messages", type=int, default=20_000, help="1-event messages (%(default)s)")
+    group.add_argument("--batched-messages", type=int, default=500, help="100-event messages (%(default)s)")
+    group.add_argument(
+        "--inflight", type=int, default=20, help="unacknowledged QoS 1 per gateway (%(default)s)"
+    )
+    group.add_argument("--burst-messages", type=int, default=40_000, help="loss test burst (%(default)s)")
+    group.add_argument("--burst-inflight", type=int, default=200, help="in flight per gateway in the burst")
+    group.add_argument(
+        "--kill-after", type=float, default=5.0, help="kill -9 after this many seconds of burst"
+    )
+    return parser
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command")
@@ -147,6 +198,20 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     commands.add_parser("list", parents=[common, lists], help="list latency over 100,000 sessions")
     commands.add_parser("events", parents=[common, _events_options()], help="MQTT event latency and rate")
     commands.add_parser("soak", parents=[common, _soak_options()], help="server RSS under MQTT client churn")
+    commands.add_parser("uploads", parents=[common, _uploads_options()], help="media upload/download MB/s")
+    commands.add_parser(
+        "snapshots", parents=[common, _snapshots_options()], help="snapshot round trips, latency, downloads"
+    )
+    commands.add_parser(
+        "insight-events",
+        parents=[common, _insight_events_options()],
+        help="Insight events: list p99, export vs COPY, job analysis, ingest service",
+    )
+    commands.add_parser(
+        "ingest",
+        parents=[common, _ingest_options()],
+        help="gateway ingest over MQTT/TLS (QoS 1) vs a bulk INSERT",
+    )
     commands.add_parser(
         "all",
         parents=[common, sessions, lists, _events_options()],
@@ -225,11 +290,67 @@ def run_soak(args: argparse.Namespace, workdir: Path) -> Report:
     return soak.run(options, workdir / "soak")
 
 
+def run_uploads(args: argparse.Namespace, workdir: Path) -> Report:
+    options = uploads.UploadOptions(
+        size_mib=args.size_mib,
+        chunks=args.chunks,
+        parallel_chunks=args.parallel_chunks,
+        range_mib=args.range_mib,
+        log_level=args.log_level,
+    )
+    return uploads.run(options, workdir / "uploads")
+
+
+def run_snapshots(args: argparse.Namespace, workdir: Path) -> Report:
+    options = snapshots.SnapshotOptions(
+        concurrency=args.calls,
+        duration_s=args.call_seconds,
+        latency_requests=args.latency_requests,
+        downloads=args.downloads,
+        download_concurrency=args.download_clients,
+        image_kib=args.image_kib,
+        log_level=args.log_level,
+    )
+    return snapshots.run(options, workdir / "snapshots")
+
+
+def run_insight_events(args: argparse.Namespace, workdir: Path) -> Report:
+    options = insight_events.InsightEventsOptions(
+        backends=_usable(args.backends or LIST_BACKENDS, args),
+        events=args.events,
+        requests=args.pages,
+        ingest_events=args.ingest_events,
+        log_level=args.log_level,
+        pg_admin_dsn=args.pg_dsn,
+    )
+    return insight_events.run(options, workdir / "insight-events")
+
+
+def run_ingest(args: argparse.Namespace, workdir: Path) -> Report:
+    options = ingest.IngestOptions(
+        backends=_usable(args.backends or LIST_BACKENDS, args),
+        gateways=args.gateways,
+        single_messages=args.single_messages,
+        batched_messages=args.batched_messages,
+        inflight=args.inflight,
+        burst_messages=args.burst_messages,
+        burst_inflight=args.burst_inflight,
+        kill_after_s=args.kill_after,
+        log_level=args.log_level,
+        pg_admin_dsn=args.pg_dsn,
+    )
+    return ingest.run(options, workdir / "ingest")
+
+
 RUNNERS: dict[str, list[Callable[[argparse.Namespace, Path], Report]]] = {
     "sessions": [run_sessions],
     "list": [run_list],
     "events": [run_events],
     "soak": [run_soak],
+    "uploads": [run_uploads],
+    "snapshots": [run_snapshots],
+    "insight-events": [run_insight_events],
+    "ingest": [run_ingest],
     "all": [run_sessions, run_list, run_events],
 }
 

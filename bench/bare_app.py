@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
+import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 BARE_PATH = "/session"
+#: The upload reference: streams the request body to a file (temp, fsync, rename), like a blob store.
+BARE_UPLOAD_PATH = "/upload"
+#: Serves the last single upload with Starlette's FileResponse (Range supported).
+BARE_DOWNLOAD_PATH = "/download"
+UPLOAD_DIR = Path(os.environ.get("BENCH_BARE_UPLOAD_DIR", "bench/.data/bare-uploads"))
 SHUTDOWN_GRACE_SECONDS = 5
 
 #: Shaped and sized like a Skylight session with two participants and three properties.
@@ -45,7 +53,31 @@ async def session(_: Request) -> Response:
     return JSONResponse(BODY)
 
 
-app = Starlette(routes=[Route(BARE_PATH, session)])
+async def upload(request: Request) -> Response:
+    await anyio.to_thread.run_sync(lambda: UPLOAD_DIR.mkdir(parents=True, exist_ok=True))
+    name = f"part-{request.query_params['part']}" if "part" in request.query_params else "single"
+    temp, target = UPLOAD_DIR / f"{name}.tmp", UPLOAD_DIR / f"{name}.bin"
+    size = 0
+    with temp.open("wb") as handle:
+        async for chunk in request.stream():
+            await anyio.to_thread.run_sync(handle.write, chunk)
+            size += len(chunk)
+        await anyio.to_thread.run_sync(os.fsync, handle.fileno())
+    temp.replace(target)
+    return JSONResponse({"uploadedBytes": size}, status_code=201)
+
+
+async def download(_: Request) -> Response:
+    return FileResponse(UPLOAD_DIR / "single.bin", media_type="application/octet-stream")
+
+
+app = Starlette(
+    routes=[
+        Route(BARE_PATH, session),
+        Route(BARE_UPLOAD_PATH, upload, methods=["POST"]),
+        Route(BARE_DOWNLOAD_PATH, download),
+    ]
+)
 
 
 def uvicorn_options(*, host: str, port: int) -> dict[str, Any]:

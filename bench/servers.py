@@ -131,10 +131,14 @@ def fieldhub_server(setup: FieldhubSetup, log_path: Path) -> Iterator[RunningSer
 
 
 @contextmanager
-def bare_server(log_path: Path, *, log_level: str = "info") -> Iterator[RunningServer]:
+def bare_server(
+    log_path: Path, *, log_level: str = "info", upload_dir: Path | None = None
+) -> Iterator[RunningServer]:
     port = free_port()
     command = [sys.executable, "-m", "bench.bare_app", "--port", str(port), "--log-level", log_level]
     env = {key: value for key, value in os.environ.items() if not key.startswith("FIELDHUB_")}
+    if upload_dir is not None:
+        env["BENCH_BARE_UPLOAD_DIR"] = str(upload_dir)
     with _running("bare", command, env=env, port=port, ready_path=BARE_PATH, log_path=log_path) as server:
         yield server
 

@@ -10,6 +10,8 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from fieldhub.attachments.web import PREFIX as ATTACHMENTS_PREFIX
+from fieldhub.attachments.web import create_attachments_app
 from fieldhub.core.bus.factory import ConfiguredBus, bus_from_settings
 from fieldhub.core.bus.protocol import EventBus
 from fieldhub.core.config import Settings
@@ -17,13 +19,20 @@ from fieldhub.core.http.metrics import MetricsMiddleware, make_registry, metrics
 from fieldhub.core.http.request_log import RequestLogMiddleware
 from fieldhub.core.runtime import Runtime
 from fieldhub.core.web import json_response
+from fieldhub.insight.cognito import build_cognito_router
+from fieldhub.insight.gateway_mqtt import GatewayDevices
+from fieldhub.insight.scans.metrics import SCAN_EVENTS
+from fieldhub.insight.web import create_insight_app
 from fieldhub.skylight.events import SUBSCRIPTION_TEMPLATE as SKYLIGHT_SUBSCRIPTIONS
 from fieldhub.skylight.web import create_skylight_app
+from fieldhub.snapshots.events import SUBSCRIPTION_TEMPLATE as SNAPSHOT_SUBSCRIPTIONS
+from fieldhub.snapshots.web import ExactPrefixMount, create_snapshots_app
 
 #: Where each API family is mounted.
 SKYLIGHT_PREFIX = "/v1"
+SNAPSHOTS_PREFIX = "/rtc-api/snapshots"
 #: The topic filters a user's access token lets them subscribe to, one per family that publishes.
-SUBSCRIPTION_TEMPLATES = (SKYLIGHT_SUBSCRIPTIONS,)
+SUBSCRIPTION_TEMPLATES = (SKYLIGHT_SUBSCRIPTIONS, SNAPSHOT_SUBSCRIPTIONS)
 #: On shutdown, how long the publisher may go on publishing what was committed before.
 PUBLISHER_FLUSH_SECONDS = 5.0
 
@@ -32,6 +41,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, bus: Event
     """The app; ``bus`` replaces the configured event bus (tests pass an in-memory one)."""
     runtime = runtime or Runtime.build(settings, subscription_templates=SUBSCRIPTION_TEMPLATES)
     registry = make_registry()
+    # The Insight ingest's counters are module-level (the MQTT and HTTPS ingest share them).
+    registry.register(SCAN_EVENTS)
     configured: ConfiguredBus | None = None
 
     @asynccontextmanager
@@ -44,7 +55,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, bus: Event
             ConfiguredBus(bus=bus, ca_pem=None)
             if bus is not None
             else bus_from_settings(
-                settings, tokens=runtime.tokens, subscription_templates=SUBSCRIPTION_TEMPLATES
+                settings,
+                tokens=runtime.tokens,
+                subscription_templates=SUBSCRIPTION_TEMPLATES,
+                db=runtime.db,
+                # Insight gateways connect with their client certificate and publish scan events.
+                devices=GatewayDevices(db=runtime.db, data_dir=settings.data_dir).access(),
             )
         )
         await configured.bus.start()
@@ -90,6 +106,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, bus: Event
         return json_response(runtime.signing_key.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     app.mount(SKYLIGHT_PREFIX, create_skylight_app(runtime))
+    app.mount(settings.insight_prefix, create_insight_app(runtime))
+    # Insight clients log in through a Cognito-compatible endpoint, at exactly this path.
+    app.include_router(build_cognito_router(runtime))
+    app.mount(ATTACHMENTS_PREFIX, create_attachments_app(runtime))
+    app.router.routes.append(ExactPrefixMount(SNAPSHOTS_PREFIX, create_snapshots_app(runtime)))
     app.add_middleware(MetricsMiddleware, registry=registry)
     app.add_middleware(RequestLogMiddleware)
     return app

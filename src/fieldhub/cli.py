@@ -17,13 +17,16 @@ import typer
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from fieldhub.attachments.commands import build_apiuser_app
 from fieldhub.core.config import ConfigError, Settings, load_settings
 from fieldhub.core.db import Database, make_engine
 from fieldhub.core.errors import FieldhubError
 from fieldhub.core.identity.bootstrap import BootstrapResult, bootstrap_if_empty
 from fieldhub.core.identity.models import Application, Group, Realm, User
 from fieldhub.core.identity.service import IdentityService
+from fieldhub.insight.commands import register as register_insight_commands
 from fieldhub.migrations import upgrade_to_head
+from fieldhub.snapshots.commands import build_client_app
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 realm_app = typer.Typer(help="Realms (tenants).", no_args_is_help=True)
@@ -322,6 +325,13 @@ def app_grant(
             "group": group,
         }
     _emit(as_json, payload, f"Granted {role} in {app_id} to {username or group}")
+
+
+app.add_typer(build_apiuser_app(open_identity=_identity, emit=_emit), name="apiuser")
+app.add_typer(build_client_app(open_identity=_identity, emit=_emit), name="client")
+
+
+register_insight_commands(user_app, settings=_settings, identity=_identity, emit=_emit)
 
 
 def main() -> None:

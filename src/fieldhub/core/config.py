@@ -21,7 +21,14 @@ _SUPPORTED_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgres", "postgr
 PG_CONNECT_TIMEOUT_SECONDS = 10
 #: Settings whose value is never echoed in an error message.
 _SECRET_FIELDS = frozenset(
-    {"admin_password", "database_url", "mqtt_url", "blob_s3_access_key_id", "blob_s3_secret_access_key"}
+    {
+        "admin_password",
+        "database_url",
+        "mqtt_url",
+        "blob_s3_access_key_id",
+        "blob_s3_secret_access_key",
+        "smtp_url",
+    }
 )
 
 
@@ -75,6 +82,25 @@ class Settings(BaseSettings):
     blob_s3_access_key_id: str = Field(default="", repr=False)
     blob_s3_secret_access_key: str = Field(default="", repr=False)
     blob_s3_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+    # Insight family (docs/insight.md).
+    insight_prefix: str = Field(default="/insight", pattern=r"^/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$")
+    insight_region: str = "eu-west-1"
+    insight_cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    insight_gateway_active_seconds: int = Field(default=2 * 3600, ge=1)
+    insight_provisioning_token_ttl_seconds: int = Field(default=86_400, ge=60)
+    insight_package_url_ttl_seconds: int = Field(default=900, ge=30)
+    insight_gateway_certificate_days: int = Field(default=825, ge=1, le=3650)
+    insight_device_config_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    insight_set_password_ttl_seconds: int = Field(default=72 * 3600, ge=300)
+    # Outgoing mail (set-password links): smtp://[USER:PASSWORD@]HOST[:PORT] or smtps://...
+    smtp_url: str = Field(default="", repr=False)
+    smtp_from: str = "fieldhub@localhost"
+
+    # Snapshots family: the largest image accepted, the image types accepted, signed-URL lifetime.
+    snapshot_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    snapshot_mime_types: list[str] = Field(default_factory=lambda: ["image/jpeg", "image/png", "image/webp"])
+    snapshot_signed_url_ttl_seconds: int = Field(default=300, ge=10, le=7 * 86_400)
 
     @field_validator("blob_url")
     @classmethod
