@@ -186,5 +186,7 @@ def test_access_tokens_carry_the_mqtt_username_and_acl_emqx_checks(
             "permission": "allow",
             "action": "subscribe",
             "topic": f"v1/realms/{realm.name}/users/{user.id}/session/#",
-        }
+        },
+        # The snapshot API's notifications, per endpoint of the user.
+        {"permission": "allow", "action": "subscribe", "topic": f"user/{user.id}/#"},
     ]
