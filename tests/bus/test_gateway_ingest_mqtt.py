@@ -7,11 +7,14 @@ realm's gateway CA is created after the broker started: the listener trusts it a
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
@@ -123,6 +126,55 @@ def test_published_scans_are_listed_once_acknowledged(
     assert shown["connectivity_status"] == "ACTIVE"
     devices = customer.get("/devices").json()["items"]
     assert [(device["id"], device["battery"]) for device in devices] == [("M2MR141204452", 87)]
+
+
+def test_mqtt_scans_reach_an_export_file_and_a_job_analysis(
+    hub: Hub, customer: Customer, gateway: Device, client: DeviceClient
+) -> None:
+    """Issue 6's "done when": nothing but the PKCS#12 and paho-mqtt, then the three read paths."""
+    start = now_millis() - 60_000
+    scans = [
+        scan(scan_code="JOB-START-7", created=start),
+        scan(scan_code="4006381333931", created=start + 1_000),
+        scan(scan_code="JOB-END-7", created=start + 2_000),
+    ]
+    assert client.acknowledged(client.publish(message(*scans)))
+
+    exported = customer.get("/events/export", params={"start_time_millis": start - 1})
+    assert exported.status_code == 201, exported.text
+    link = urlsplit(exported.json()["download_link"])
+    downloaded = hub.api.client.get(link.path, params=dict(parse_qsl(link.query)))
+    assert downloaded.status_code == 200, downloaded.text
+    rows = list(csv.DictReader(io.StringIO(downloaded.text)))
+    assert [(row["id"], row["scan_code"], row["gateway_id"]) for row in rows] == [
+        (event["id"], event["scan_code"], gateway.device_id) for event in scans
+    ]
+
+    config = customer.post(
+        "/job-configs",
+        {
+            "job_name": "Picking",
+            "start_barcode": "JOB-START",
+            "end_barcode": "JOB-END",
+            "gateway_ids": [gateway.device_id],
+        },
+    )
+    assert config.status_code == 201, config.text
+    analysis = customer.post(
+        "/job-analysis",
+        {"job_config_id": config.json()["job_config_id"], "start_time": start - 1, "end_time": now_millis()},
+    )
+    assert analysis.status_code == 200, analysis.text
+    [result] = analysis.json()["results"]
+    assert result["gateway_id"] == gateway.device_id
+    assert result["jobs"] == [
+        {
+            "start_time": start,
+            "end_time": start + 2_000,
+            "start_event_id": scans[0]["id"],
+            "end_event_id": scans[2]["id"],
+        }
+    ]
 
 
 def test_qos1_redelivery_of_an_event_creates_no_duplicate(customer: Customer, client: DeviceClient) -> None:
