@@ -29,14 +29,13 @@ from fieldhub.core.http.streaming_multipart import BodyTooLarge
 from fieldhub.core.identity.sealing import SecretSealer
 from fieldhub.core.identity.service import Principal
 from fieldhub.core.runtime import Runtime
-from fieldhub.core.web import json_response, validation_message
+from fieldhub.core.web import bearer_token_in, json_response, validation_message
 
 #: Where the family's sub-app is mounted; its routes live under ``/v1``.
 PREFIX = "/api"
 #: The header the spec names; ``X-API-TIMESTAMP`` (what Rails exposes as HTTP_X_API_TIMESTAMP) too.
 TIMESTAMP_HEADERS = ("http-x-api-timestamp", "x-api-timestamp")
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="fieldhub attachments"'}
-_BEARER = re.compile(r"^\s*Bearer:?\s+(?P<token>\S+)\s*$", re.IGNORECASE)
 _BASIC = re.compile(r"^\s*Basic\s+(?P<credentials>[A-Za-z0-9+/=]+)\s*$", re.IGNORECASE)
 
 
@@ -72,8 +71,8 @@ def credentials_from(request: Request) -> BearerCredentials | SignedCredentials:
             "No credentials: send HTTP Basic signed with your API secret (and HTTP-X-API-TIMESTAMP), "
             "or a Bearer token"
         )
-    if bearer := _BEARER.match(header):
-        return BearerCredentials(token=bearer.group("token"))
+    if token := bearer_token_in(header):
+        return BearerCredentials(token=token)
     basic = _BASIC.match(header)
     if basic is None:
         raise Unauthenticated("Authorization: must be 'Basic <credentials>' or 'Bearer <token>'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from fieldhub.core.db import UnitOfWork
+from fieldhub.core.errors import Unauthenticated
 from fieldhub.core.identity.service import Principal
 from fieldhub.core.runtime import Runtime
 
@@ -43,6 +45,27 @@ def validation_message(exc: RequestValidationError) -> str:
         f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     )
     return f"{location}: {message}{suffix}" if location else f"{message}{suffix}"
+
+
+# The Skylight spec shows the literal form "Bearer: <token>"; clients also send the standard one.
+_BEARER = re.compile(r"^\s*Bearer:?\s+(?P<token>\S+)\s*$", re.IGNORECASE)
+
+
+def bearer_token_in(header: str) -> str | None:
+    """The token of an ``Authorization`` header value, or ``None`` when it carries no bearer token."""
+    match = _BEARER.match(header)
+    return match.group("token") if match else None
+
+
+def bearer_token(request: Request) -> str:
+    """The request's bearer token; :class:`Unauthenticated` when there is none."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated("No authorization token found")
+    token = bearer_token_in(header)
+    if token is None:
+        raise Unauthenticated("Authorization header must be 'Bearer <access token>'")
+    return token
 
 
 def client_address(request: Request) -> str:

@@ -14,24 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fieldhub.core.errors import FieldhubError, InvalidInput, RateLimited, Unauthenticated
 from fieldhub.core.http.body_limit import BodyLimitMiddleware, Renderer
 from fieldhub.core.runtime import Runtime
-from fieldhub.core.web import RequestContext, json_response, validation_message
+from fieldhub.core.web import RequestContext, bearer_token, json_response, validation_message
 
 _ERROR_CONTENT: dict[str, Any] = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 }
-
-# The spec shows the literal form "Bearer: <token>"; clients also send the standard "Bearer <token>".
-_AUTHORIZATION = re.compile(r"^\s*Bearer:?\s+(?P<token>\S+)\s*$", re.IGNORECASE)
-
-
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthenticated("No authorization token found")
-    match = _AUTHORIZATION.match(header)
-    if match is None:
-        raise Unauthenticated("Authorization header must be 'Bearer <access token>'")
-    return match.group("token")
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -8,7 +8,6 @@ RFC 6749's own error bodies instead (oauth.py).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -27,24 +26,13 @@ from fieldhub.core.http.body_limit import BodyLimitMiddleware
 from fieldhub.core.http.streaming_multipart import BodyTooLarge
 from fieldhub.core.identity.clients import ClientService, is_client_token
 from fieldhub.core.runtime import Runtime
-from fieldhub.core.web import json_response, validation_message
+from fieldhub.core.web import bearer_token, json_response, validation_message
 from fieldhub.snapshots.schemas import rfc3339
 from fieldhub.snapshots.service import Caller
 
-_AUTHORIZATION = re.compile(r"^\s*Bearer\s+(?P<token>\S+)\s*$", re.IGNORECASE)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="fieldhub"'}
 #: Routes that take no bearer token: the token endpoint and the signed image URLs.
 _PUBLIC_PATHS = ("/security/", "/signed/")
-
-
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthenticated("No authorization token found")
-    match = _AUTHORIZATION.match(header)
-    if match is None:
-        raise Unauthenticated("Authorization header must be 'Bearer <access token>'")
-    return match.group("token")
 
 
 def error_response(
