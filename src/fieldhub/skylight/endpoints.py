@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from fieldhub.core.errors import InvalidInput, NotFound
-from fieldhub.core.pagination import decode_cursor
+from fieldhub.core.pagination import Cursor, SortKey, decode_cursor
 from fieldhub.core.web import RequestContext, json_response
 from fieldhub.skylight.events import DeviceContext
 from fieldhub.skylight.models import SessionParticipant, WorkSession
@@ -47,6 +47,15 @@ _LIST_DESCRIPTION = (
     "Pages are keyset-paginated: pass `nextCursor` or `prevCursor` from the last page (with the "
     "same sort); with both, prevCursor is ignored."
 )
+
+
+def requested_cursor(*, next_cursor: str | None, prev_cursor: str | None, sort: SortKey) -> Cursor | None:
+    """The page a list request asks for; as the spec says, with both cursors prevCursor is ignored."""
+    if next_cursor:
+        return decode_cursor(next_cursor, field="nextCursor", sort=sort, backwards=False)
+    if prev_cursor:
+        return decode_cursor(prev_cursor, field="prevCursor", sort=sort, backwards=True)
+    return None
 
 
 def participant_json(row: SessionParticipant) -> dict[str, Any]:
@@ -178,12 +187,7 @@ def build_router(context: RequestContext) -> APIRouter:
                 " optionally prefixed with '-'"
             )
         order = sort_key(sort)
-        cursor = None
-        # As the spec says: with both cursors, prevCursor is ignored.
-        if nextCursor:
-            cursor = decode_cursor(nextCursor, field="nextCursor", sort=order, backwards=False)
-        elif prevCursor:
-            cursor = decode_cursor(prevCursor, field="prevCursor", sort=order, backwards=True)
+        cursor = requested_cursor(next_cursor=nextCursor, prev_cursor=prevCursor, sort=order)
         filters = SessionFilter(
             properties=property_filters(request),
             status=status,

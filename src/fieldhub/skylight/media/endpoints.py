@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from fieldhub.core.errors import InvalidInput, NotFound
-from fieldhub.core.pagination import decode_cursor
 from fieldhub.core.web import RequestContext, json_response
 from fieldhub.skylight.endpoints import (
     DeviceId,
@@ -20,6 +19,7 @@ from fieldhub.skylight.endpoints import (
     id_list,
     property_filters,
     query_text,
+    requested_cursor,
     time_query,
 )
 from fieldhub.skylight.events import DeviceContext
@@ -135,11 +135,7 @@ def build_router(context: RequestContext) -> APIRouter:
                 " optionally prefixed with '-'"
             )
         order = sort_key(sort)
-        cursor = None
-        if nextCursor:
-            cursor = decode_cursor(nextCursor, field="nextCursor", sort=order, backwards=False)
-        elif prevCursor:
-            cursor = decode_cursor(prevCursor, field="prevCursor", sort=order, backwards=True)
+        cursor = requested_cursor(next_cursor=nextCursor, prev_cursor=prevCursor, sort=order)
         filters = _filters(
             request,
             archived=archived,
