@@ -15,8 +15,11 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from fieldhub.core.errors import Unavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -111,6 +114,11 @@ class UnitOfWork:
             callback()
 
 
+def _is_lock_timeout(error: OperationalError) -> bool:
+    # SQLite's writers queue on one lock for up to the busy timeout, then give up with this message.
+    return "database is locked" in str(error.orig)
+
+
 class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -138,6 +146,11 @@ class Database:
                 yield uow
                 if write:
                     uow.commit()
+            except OperationalError as exc:
+                session.rollback()
+                if _is_lock_timeout(exc):
+                    raise Unavailable("The database is busy; retry shortly") from exc
+                raise
             except BaseException:
                 session.rollback()
                 raise

@@ -43,3 +43,10 @@ class RateLimited(FieldhubError):
     def __init__(self, message: str, *, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class Unavailable(FieldhubError):
+    """A dependency could not serve the request in time (e.g. the database's write lock); retrying
+    later is the remedy, so this is a 503, not a 500."""
+
+    status_code = 503
