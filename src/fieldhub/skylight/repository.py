@@ -29,28 +29,53 @@ CREATION_ORDER = SortKey(name="_id", column=WorkSession.pk, kind="int", descendi
 
 
 @dataclass(frozen=True)
-class SessionFilter:
+class AuditedFilter:
+    """What the session and media lists share: property filters, and who created or changed an
+    item and when (each list adds its own filters)."""
+
     properties: dict[str, list[str]] = field(default_factory=dict)
-    status: str | None = None
-    participants: list[uuid.UUID] = field(default_factory=list)
-    name: str | None = None
     created_by: list[uuid.UUID] = field(default_factory=list)
     modified_by: list[uuid.UUID] = field(default_factory=list)
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
     modified_from: dt.datetime | None = None
     modified_to: dt.datetime | None = None
+
+    def digest(self, scope: dict[str, Any]) -> str:
+        """A short digest of this query in ``scope``; a walk's cursors carry it (see core.pagination)."""
+        document = orjson.dumps(
+            {**scope, **dataclasses.asdict(self)}, default=str, option=orjson.OPT_SORT_KEYS
+        )
+        return hashlib.sha256(document).hexdigest()[:16]
+
+    def where_audited(self, query: Select[Any], entity: Any) -> Select[Any]:
+        """``query`` narrowed by the creator, modifier and time bounds on ``entity``'s audit columns."""
+        if self.created_by:
+            query = query.where(entity.created_by.in_(self.created_by))
+        if self.modified_by:
+            query = query.where(entity.modified_by.in_(self.modified_by))
+        bounds: list[tuple[Any, dt.datetime | None, bool]] = [
+            (entity.created_at, self.created_from, True),
+            (entity.created_at, self.created_to, False),
+            (entity.modified_at, self.modified_from, True),
+            (entity.modified_at, self.modified_to, False),
+        ]
+        for column, bound, lower in bounds:
+            if bound is not None:
+                query = query.where(column >= bound if lower else column <= bound)
+        return query
+
+
+@dataclass(frozen=True)
+class SessionFilter(AuditedFilter):
+    status: str | None = None
+    participants: list[uuid.UUID] = field(default_factory=list)
+    name: str | None = None
     #: When set, only sessions this user takes part in (directly or through a group) or created.
     visible_to: uuid.UUID | None = None
 
     def fingerprint(self, application_id: str) -> str:
-        """A short digest of this query, which the cursors of a walk carry (see core.pagination)."""
-        document = orjson.dumps(
-            {"application": application_id, **dataclasses.asdict(self)},
-            default=str,
-            option=orjson.OPT_SORT_KEYS,
-        )
-        return hashlib.sha256(document).hexdigest()[:16]
+        return self.digest({"application": application_id})
 
 
 def sort_key(sort: str | None) -> SortKey:
@@ -111,19 +136,7 @@ class SessionRepository:
             query = query.where(WorkSession.pk.in_(with_them))
         if filters.name is not None:
             query = query.where(WorkSession.name == filters.name)
-        if filters.created_by:
-            query = query.where(WorkSession.created_by.in_(filters.created_by))
-        if filters.modified_by:
-            query = query.where(WorkSession.modified_by.in_(filters.modified_by))
-        bounds: list[tuple[Any, dt.datetime | None, bool]] = [
-            (WorkSession.created_at, filters.created_from, True),
-            (WorkSession.created_at, filters.created_to, False),
-            (WorkSession.modified_at, filters.modified_from, True),
-            (WorkSession.modified_at, filters.modified_to, False),
-        ]
-        for column, bound, lower in bounds:
-            if bound is not None:
-                query = query.where(column >= bound if lower else column <= bound)
+        query = filters.where_audited(query, WorkSession)
         if filters.visible_to is not None:
             query = query.where(self._visibility(filters.visible_to))
         return query

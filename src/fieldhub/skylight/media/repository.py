@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +17,7 @@ from fieldhub.skylight.media.models import (
     MediaUpload,
     MediaUploadChunk,
 )
+from fieldhub.skylight.repository import AuditedFilter
 
 SORTABLE: dict[str, tuple[Any, Literal["str", "datetime", "int"], str]] = {
     # The spec's default, "_id (internal id)", is the creation order.
@@ -33,25 +30,14 @@ Archived = Literal["include", "exclude", "only"]
 
 
 @dataclass(frozen=True)
-class MediaFilter:
-    properties: dict[str, list[str]] = field(default_factory=dict)
+class MediaFilter(AuditedFilter):
     archived: Archived = "exclude"
     content_types: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     exclude_labels: list[str] = field(default_factory=list)
-    created_by: list[uuid.UUID] = field(default_factory=list)
-    modified_by: list[uuid.UUID] = field(default_factory=list)
-    created_from: dt.datetime | None = None
-    created_to: dt.datetime | None = None
-    modified_from: dt.datetime | None = None
-    modified_to: dt.datetime | None = None
 
     def fingerprint(self, session_pk: int) -> str:
-        """A digest of this query that the walk's cursors carry (see core.pagination)."""
-        document = orjson.dumps(
-            {"session": session_pk, **dataclasses.asdict(self)}, default=str, option=orjson.OPT_SORT_KEYS
-        )
-        return hashlib.sha256(document).hexdigest()[:16]
+        return self.digest({"session": session_pk})
 
 
 def sort_key(sort: str | None) -> SortKey:
@@ -115,20 +101,7 @@ class MediaRepository:
             query = query.where(_has_label(filters.labels))
         if filters.exclude_labels:
             query = query.where(~_has_label(filters.exclude_labels))
-        if filters.created_by:
-            query = query.where(Media.created_by.in_(filters.created_by))
-        if filters.modified_by:
-            query = query.where(Media.modified_by.in_(filters.modified_by))
-        bounds: list[tuple[Any, dt.datetime | None, bool]] = [
-            (Media.created_at, filters.created_from, True),
-            (Media.created_at, filters.created_to, False),
-            (Media.modified_at, filters.modified_from, True),
-            (Media.modified_at, filters.modified_to, False),
-        ]
-        for column, bound, lower in bounds:
-            if bound is not None:
-                query = query.where(column >= bound if lower else column <= bound)
-        return query
+        return filters.where_audited(query, Media)
 
     def page(
         self,
