@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fieldhub.core.bus.amqtt_device_patches import DeviceBroker
@@ -181,7 +182,12 @@ class EmbeddedBroker:
                 self._dispatcher = None
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
-        await self.broker.internal_message_broadcast(topic, payload, qos)
+        await self.broker.deliver(topic, payload, qos)
+
+    async def publish_each(self, topics: Sequence[str], payload: bytes, *, qos: int = 1) -> None:
+        broker = self.broker
+        for topic in topics:
+            await broker.deliver(topic, payload, qos)
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         if not well_formed_filter(topic_filter):

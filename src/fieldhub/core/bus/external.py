@@ -13,6 +13,7 @@ import contextlib
 import logging
 import ssl
 import uuid
+from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -76,6 +77,10 @@ class ExternalBroker:
         if client is None:
             raise BrokerUnavailable(f"not connected to the MQTT broker {self.address}")
         await client.publish(topic, payload, qos=qos, timeout=_PUBLISH_TIMEOUT_SECONDS)
+
+    async def publish_each(self, topics: Sequence[str], payload: bytes, *, qos: int = 1) -> None:
+        # Side by side: each copy waits for its own PUBACK from the broker.
+        await asyncio.gather(*(self.publish(topic, payload, qos=qos) for topic in topics))
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         self._subscriptions.append((topic_filter, handler))

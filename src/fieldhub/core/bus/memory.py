@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fieldhub.core.bus.protocol import MessageHandler
 from fieldhub.core.bus.topics import topic_matches
 
@@ -22,6 +24,10 @@ class MemoryBus:
         for topic_filter, handler in list(self._subscriptions):
             if topic_matches(topic_filter, topic):
                 await handler(topic, payload)
+
+    async def publish_each(self, topics: Sequence[str], payload: bytes, *, qos: int = 1) -> None:
+        for topic in topics:
+            await self.publish(topic, payload, qos=qos)
 
     async def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         self._subscriptions.append((topic_filter, handler))

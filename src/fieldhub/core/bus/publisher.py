@@ -212,6 +212,6 @@ async def _publish(bus: EventBus, events: list[PendingEvent], *, event_timeout: 
         for event in stream:
             payload = orjson.dumps(event.payload)
             async with asyncio.timeout(event_timeout):
-                await asyncio.gather(*(bus.publish(topic, payload, qos=1) for topic in event.topics))
+                await bus.publish_each(event.topics, payload, qos=1)
 
     await asyncio.gather(*(in_order(stream) for stream in by_aggregate.values()))
