@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -86,6 +87,6 @@ class RequestContext:
             if write:
                 # Whatever events the request recorded go out as soon as they are committed.
                 uow.after_commit(self.runtime.publisher.wake)
-                uow.after_commit(self.runtime.tasks.wake)
+                uow.after_commit(partial(self.runtime.tasks.wake_if_enqueued, uow.session))
             caller = self.runtime.auth(uow.session).authenticate(access_token=token)
             yield uow, caller

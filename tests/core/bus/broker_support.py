@@ -204,7 +204,9 @@ class Client:
         transport: str = "tcp",
         ca_file: Path | None = None,
         keepalive: int = 60,
+        manual_ack: bool = False,
     ) -> None:
+        """``manual_ack``: QoS 1 messages are never acknowledged (paho waits for ``ack()``)."""
         self.port, self.keepalive = port, keepalive
         self.paho = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -213,6 +215,7 @@ class Client:
             clean_session=clean_session,
             transport="websockets" if transport == "ws" else "tcp",
             reconnect_on_failure=False,
+            manual_ack=manual_ack,
         )
         if username is not None:
             self.paho.username_pw_set(username, password)

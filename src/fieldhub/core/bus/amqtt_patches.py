@@ -215,8 +215,10 @@ class GuardedHandler(BrokerProtocolHandler):  # type: ignore[misc]
         session, broker = self.session, _limits_of(self.plugins_manager)
         if session is not None and broker is not None and qos and not session.clean_session:
             broker.enqueue_offline(session, RetainedApplicationMessage(None, topic, data, qos))
-        if not self._closing:
+        if isinstance(self.writer, GuardedStreamWriter) and not self.writer.is_closed:
             logger.warning("MQTT client %s is not keeping up: closing its connection", self._client_id())
+            # Aborted, not closed: a close would first wait for the peer to read what is queued.
+            self.writer.abort()
             self._close_soon()
 
     def _client_id(self) -> str:
@@ -333,11 +335,17 @@ class GuardedBroker(Broker):  # type: ignore[misc]
         return session.attributes.pop(_AUTHENTICATED_BY, None) is not None
 
     def idle(self) -> bool:
-        """Whether every message handed to the broker has been delivered or queued."""
+        """Whether every message handed to the broker has been acknowledged by its connected
+        subscribers, or queued for the offline ones."""
         return (
             self._broadcast_queue.empty()
             and not self._broadcasting
             and all(task.done() for task in self._tasks_queue)
+            and not any(
+                session.inflight_out
+                for session, _ in self._sessions.values()
+                if session.transitions.state == "connected"
+            )
         )
 
     def enqueue_offline(self, session: Session, message: Any) -> None:

@@ -88,6 +88,11 @@ class GuardedStreamWriter(StreamWriterAdapter):  # type: ignore[misc]
         except (TimeoutError, ConnectionError):
             self._transport.abort()
 
+    def abort(self) -> None:
+        """Drops the connection and whatever it has not sent yet, at once."""
+        self.is_closed = True
+        self._transport.abort()
+
     def write_unless_backlogged(self, data: bytes, *, max_unsent_bytes: int) -> bool:
         """Writes ``data`` without waiting, unless the peer has not yet taken ``max_unsent_bytes``.
 

@@ -16,11 +16,19 @@ from fieldhub.core.tasks.models import BackgroundTask
 #: Runs one task's work; raising makes the task retry (with back-off) up to the attempt limit.
 TaskHandler = Callable[[dict[str, Any]], None]
 _ERROR_CHARS = 2_000
+#: ``Session.info`` key set by :func:`enqueue`, so that only a commit that enqueued wakes the runner.
+_ENQUEUED = "fieldhub.tasks.enqueued"
 
 
 def enqueue(session: Session, *, kind: str, payload: dict[str, Any]) -> None:
     """Adds a task to the caller's unit of work: it runs once that commits, never if it rolls back."""
     session.add(BackgroundTask(kind=kind, payload=payload))
+    session.info[_ENQUEUED] = True
+
+
+def enqueued_in(session: Session) -> bool:
+    """Whether :func:`enqueue` added a task to ``session`` (committed or not)."""
+    return bool(session.info.get(_ENQUEUED))
 
 
 @dataclass(frozen=True, slots=True)

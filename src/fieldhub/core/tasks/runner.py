@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy.orm import Session
+
 from fieldhub.core.db import Database
 from fieldhub.core.tasks.queue import (
     ClaimedTask,
     TaskHandler,
     any_due,
     claim_next,
+    enqueued_in,
     mark_done,
     mark_failed_attempt,
 )
@@ -51,6 +54,12 @@ class TaskRunner:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed under a late commit
             loop.call_soon_threadsafe(self._set_wakeup)
+
+    def wake_if_enqueued(self, session: Session) -> None:
+        """Wakes the runner if the unit of work of ``session`` enqueued a task; for after-commit
+        hooks, since a look at the queue after every commit costs a query each."""
+        if enqueued_in(session):
+            self.wake()
 
     def _set_wakeup(self) -> None:
         if self._wakeup is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from anyio import to_thread
@@ -91,7 +92,7 @@ def build_router(context: RequestContext) -> APIRouter:
         def run() -> T:
             with runtime.db.unit_of_work() as uow:
                 uow.after_commit(runtime.publisher.wake)
-                uow.after_commit(runtime.tasks.wake)
+                uow.after_commit(partial(runtime.tasks.wake_if_enqueued, uow.session))
                 return step(UploadService(session=uow.session, blobs=blobs, caller=caller, device=device))
 
         return await to_thread.run_sync(run)

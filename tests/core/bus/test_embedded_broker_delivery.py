@@ -1,0 +1,122 @@
+"""How the server's own messages reach subscribers: acknowledged, resent, and bounded per subscriber."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from broker_support import (
+    WAIT,
+    Harness,
+    User,
+    closed_by_peer,
+    connect_packet,
+    connected,
+    remaining_length,
+    running_broker,
+    signing_key,
+)
+
+from fieldhub.core.identity.keys import SigningKey
+
+#: The hub's bound on what one subscriber may leave unacknowledged (and on its offline queue).
+BOUND = 5
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
+    return signing_key(tmp_path_factory.mktemp("key"))
+
+
+@pytest.fixture
+def hub(tmp_path: Path, key: SigningKey) -> Iterator[Harness]:
+    with running_broker(tmp_path, key, mqtt_max_queued_messages=BOUND) as harness:
+        yield harness
+
+
+def _returning(hub: Harness, user: User) -> User:
+    """The same user and client id with a fresh token, as a client reconnecting after a while."""
+    token = hub.user(sub=uuid.UUID(user.sub)).token
+    return User(realm=user.realm, sub=user.sub, token=token, digits=user.digits)
+
+
+def test_a_subscriber_that_acknowledges_keeps_receiving_past_the_bound(hub: Harness) -> None:
+    alice = hub.user()
+    with connected(hub.client(alice)) as client:
+        assert client.subscribe(alice.topic("#")) == [1]
+        for number in range(4 * BOUND):
+            hub.publish(alice.topic(), f"event {number}".encode())
+            assert len(client.wait_for_messages(number + 1)) == number + 1
+        assert not client.disconnected.is_set()
+    assert client.payloads() == [f"event {number}".encode() for number in range(4 * BOUND)]
+
+
+def test_a_message_unacknowledged_when_the_connection_drops_is_resent_on_return(hub: Harness) -> None:
+    alice = hub.user()
+    with connected(hub.client(alice, clean_session=False, manual_ack=True)) as client:
+        assert client.subscribe(alice.topic("#")) == [1]
+        hub.publish(alice.topic(), b"never acknowledged")
+        assert client.wait_for_messages(1)
+    hub.wait_until_offline(alice.client_id)
+    hub.publish(alice.topic(), b"sent while away")
+    with connected(hub.client(_returning(hub, alice), clean_session=False)) as client:
+        messages = client.wait_for_messages(2)
+    assert [message.payload for message in messages] == [b"never acknowledged", b"sent while away"]
+    assert messages[0].dup
+
+
+def test_a_subscriber_leaving_too_much_unacknowledged_is_disconnected_and_loses_nothing(hub: Harness) -> None:
+    alice, bob = hub.user(), hub.user()
+    with (
+        connected(hub.client(alice, clean_session=False, manual_ack=True)) as stalled,
+        connected(hub.client(bob)) as healthy,
+    ):
+        assert stalled.subscribe(alice.topic("#")) == [1]
+        assert healthy.subscribe(bob.topic("#")) == [1]
+        for number in range(BOUND + 1):
+            hub.publish(alice.topic(), f"event {number}".encode())
+            hub.publish(bob.topic(), f"event {number}".encode())
+        assert stalled.disconnected.wait(WAIT), "the broker kept a subscriber that acknowledges nothing"
+        assert len(healthy.wait_for_messages(BOUND + 1)) == BOUND + 1
+        assert not healthy.disconnected.is_set()
+    hub.wait_until_offline(alice.client_id)
+    with connected(hub.client(_returning(hub, alice), clean_session=False)) as client:
+        client.wait_for_messages(BOUND + 1)
+        payloads = client.payloads()
+    assert payloads == [f"event {number}".encode() for number in range(BOUND + 1)]
+
+
+def _subscribe_packet(topic_filter: str) -> bytes:
+    encoded = topic_filter.encode()
+    body = struct.pack("!H", 1) + struct.pack("!H", len(encoded)) + encoded + bytes([1])
+    return bytes([0x82]) + remaining_length(len(body)) + body
+
+
+def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receiving(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    with running_broker(tmp_path, key, mqtt_max_queued_messages=10_000) as hub:
+        alice, bob = hub.user(), hub.user()
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.settimeout(WAIT)
+        reader.connect(("127.0.0.1", hub.settings.mqtt_port))
+        reader.sendall(connect_packet(alice.client_id, alice.username, alice.token))
+        assert reader.recv(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+        reader.sendall(_subscribe_packet(alice.topic("#")))
+        assert reader.recv(5) == b"\x90\x03\x00\x01\x01"  # SUBACK, QoS 1 granted
+        payload = bytes(256 * 1024)
+        with connected(hub.client(bob)) as healthy:
+            assert healthy.subscribe(bob.topic("#")) == [1]
+            # From here on the first client reads nothing: 16 MiB is far more than loopback buffers hold.
+            for _ in range(64):
+                hub.publish(alice.topic(), payload)
+                hub.publish(bob.topic(), payload)
+            assert len(healthy.wait_for_messages(64)) == 64
+            assert not healthy.disconnected.is_set()
+        assert closed_by_peer(reader, within=WAIT)
+        reader.close()
