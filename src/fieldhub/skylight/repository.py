@@ -6,13 +6,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from fieldhub.core.identity.models import GroupMember
 from fieldhub.core.pagination import Cursor, Page, SortKey, keyset_page
@@ -104,8 +103,10 @@ class SessionRepository:
     def get(self, session_id: uuid.UUID, *, for_update: bool = False) -> WorkSession | None:
         query = self._scoped().where(WorkSession.id == session_id)
         if for_update:
-            # FOR UPDATE cannot lock the nullable side of an outer join, so no joined load here.
-            return self.db.scalars(query.with_for_update()).one_or_none()
+            # FOR UPDATE cannot lock the nullable side of an outer join, so no joined load here;
+            # and a change loads the participants only if it needs them (a data PATCH does not).
+            query = query.options(lazyload(WorkSession.participants)).with_for_update()
+            return self.db.scalars(query).one_or_none()
         # One round trip for the session and its participants (reads are the hot path).
         return self.db.scalars(query.options(joinedload(WorkSession.participants))).unique().one_or_none()
 
@@ -175,10 +176,15 @@ class SessionRepository:
             for key, value in properties.items()
         )
 
-    def group_member_ids(self, group_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        if not group_ids:
-            return set()
-        return set(self.db.scalars(select(GroupMember.user_id).where(GroupMember.group_id.in_(group_ids))))
+    def audience_ids(self, work_session: WorkSession) -> set[uuid.UUID]:
+        """The session's user participants and the members of its group participants, in one
+        query of ids: a session with 1,000 participants need not load 1,000 objects per event."""
+        participant = SessionParticipant
+        ids = select(participant.participant_id).where(participant.session_pk == work_session.pk)
+        users = ids.where(participant.type == "user")
+        groups = ids.where(participant.type == "group")
+        members = select(GroupMember.user_id).where(GroupMember.group_id.in_(groups))
+        return set(self.db.scalars(users.union(members)))
 
 
 def _has_property(key: str, values: list[str], *, counting: bool) -> ColumnElement[bool]:

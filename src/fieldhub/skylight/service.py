@@ -248,9 +248,8 @@ class SessionService:
                 raise InvalidInput(f"{where}: no {participant.type} with id {participant.id} in this realm")
 
     def audience(self, work_session: WorkSession) -> set[uuid.UUID]:
-        users = {p.participant_id for p in work_session.participants if p.type == "user"}
-        groups = [p.participant_id for p in work_session.participants if p.type == "group"]
-        return users | self._repo.group_member_ids(groups) | {work_session.created_by}
+        self._db.flush()  # a new session's key and this unit of work's participant changes
+        return self._repo.audience_ids(work_session) | {work_session.created_by}
 
     def _record(
         self,
