@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from fieldhub.server import EVENT_LOOP
+
 BARE_PATH = "/session"
 #: The upload reference: streams the request body to a file (temp, fsync, rename), like a blob store.
 BARE_UPLOAD_PATH = "/upload"
@@ -89,6 +91,7 @@ def uvicorn_options(*, host: str, port: int) -> dict[str, Any]:
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+        "loop": EVENT_LOOP,
     }
 
 

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from fieldhub.server import EVENT_LOOP
+
 COMMAND_TIMEOUT_SECONDS = 10
 
 
@@ -43,10 +45,10 @@ def memory_total() -> str:
 
 
 def uvicorn_implementations() -> str:
-    """What uvicorn's default ``auto`` loop and http settings resolve to in this environment."""
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    """The event loop fieldhub runs uvicorn with, and what uvicorn's ``auto`` http setting
+    resolves to in this environment."""
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return f"loop={loop}, http={http}"
+    return f"loop={EVENT_LOOP}, http={http}"
 
 
 def code_version() -> str:

@@ -12,6 +12,11 @@ from fieldhub.app import create_app
 from fieldhub.core.config import Settings, load_settings
 from fieldhub.core.http.request_log import configure_logging
 
+#: Not uvloop, which uvicorn would pick: it accepts one connection per event-loop pass, so a busy
+#: loop (30-60 ms a pass) accepted 15-30 MQTT clients a second and the listener collapsed under
+#: 1,000 churning clients (ADR 10).  asyncio's loop accepts every connection that waits.
+EVENT_LOOP = "asyncio"
+
 
 def app_from_environment() -> FastAPI:
     """The factory each uvicorn worker calls when ``FIELDHUB_WORKERS`` > 1.
@@ -43,10 +48,7 @@ def run(settings: Settings) -> None:
         "server_header": False,
         # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to this long) and exits.
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
-        # Not uvloop, which uvicorn would pick: it accepts one connection per event-loop pass, so
-        # a busy loop (30-60 ms a pass) accepted 15-30 MQTT clients a second and the listener
-        # collapsed under 1,000 churning clients (ADR 10).  asyncio accepts all that wait.
-        "loop": "asyncio",
+        "loop": EVENT_LOOP,
     }
     if settings.workers > 1:
         uvicorn.run(

@@ -7,18 +7,19 @@ runs the same paths against real brokers.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from conftest import TEST_PASSWORD
 from fieldhub.app import create_app
@@ -26,7 +27,7 @@ from fieldhub.core.bus.memory import MemoryBus
 from fieldhub.core.bus.outbox import OutboxEvent, record_event
 from fieldhub.core.bus.publisher import OutboxPublisher
 from fieldhub.core.config import Settings
-from fieldhub.core.db import Database, make_engine
+from fieldhub.core.db import Database, make_engine, utcnow
 from fieldhub.core.runtime import Runtime
 
 
@@ -270,3 +271,51 @@ def test_a_batch_slower_than_the_timeout_is_published_once_when_each_event_is_in
         db.dispose()
     assert [payload["n"] for topic, payload in published if topic == "t/a1/u1"] == list(range(8))
     assert len(published) == 16
+
+
+def test_published_events_are_deleted_once_older_than_the_retention(tmp_path: Path) -> None:
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'outbox.db'}"))
+    OutboxEvent.__table__.create(db.engine)
+    now = utcnow()
+    ages = {"published 2 h ago": dt.timedelta(hours=2), "published 10 min ago": dt.timedelta(minutes=10)}
+    with db.unit_of_work() as uow:
+        for name in [*ages, "not published yet"]:
+            record_event(
+                uow.session,
+                realm_id=uuid.uuid4(),
+                aggregate_id=name,
+                event_type="Counted",
+                payload={"name": name},
+                topics=["t/a1"],
+            )
+        uow.session.flush()
+        for name, age in ages.items():
+            uow.session.execute(
+                update(OutboxEvent).where(OutboxEvent.aggregate_id == name).values(published_at=now - age)
+            )
+
+    def kept() -> set[str]:
+        with db.unit_of_work(write=False) as uow:
+            return set(uow.session.scalars(select(OutboxEvent.aggregate_id)))
+
+    async def run() -> list[tuple[str, dict[str, Any]]]:
+        bus = ControlledBus()
+        publisher = OutboxPublisher(db=db, poll_interval_seconds=0.02, retention=dt.timedelta(hours=1))
+        await publisher.start(bus=bus)
+        await asyncio.to_thread(bus.wait_for, 1)
+        await asyncio.to_thread(_wait_until, lambda: "published 2 h ago" not in kept())
+        await publisher.stop()
+        return bus.published
+
+    try:
+        published = asyncio.run(run())
+        assert kept() == {"published 10 min ago", "not published yet"}
+    finally:
+        db.dispose()
+    assert [payload["name"] for _, payload in published] == ["not published yet"]
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)

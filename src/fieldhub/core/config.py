@@ -6,6 +6,7 @@ then the defaults below.  A bad value stops start-up with a one-line reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -71,9 +72,12 @@ class Settings(BaseSettings):
     mqtt_tls_key_file: str = ""
     mqtt_max_connections: int = Field(default=10_000, ge=1)
     mqtt_max_queued_messages: int = Field(default=1_000, ge=0)
+    mqtt_max_unacknowledged_messages: int = Field(default=1_000, ge=1)
     mqtt_max_packet_bytes: int = Field(default=256 * 1024, ge=1024)
     mqtt_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     mqtt_session_expiry_seconds: int = Field(default=86_400, ge=60)
+    #: Published events are deleted after this long; 0 keeps them for ever.
+    outbox_retention_hours: float = Field(default=24.0, ge=0)
 
     # Blob store: files under the data dir by default, or an S3-compatible bucket.
     blob_url: str = ""
@@ -168,6 +172,10 @@ class Settings(BaseSettings):
         if url.drivername.startswith("postgresql") and "connect_timeout" not in url.query:
             url = url.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_SECONDS)})
         return url.render_as_string(hide_password=False)
+
+    @property
+    def outbox_retention(self) -> dt.timedelta | None:
+        return dt.timedelta(hours=self.outbox_retention_hours) if self.outbox_retention_hours else None
 
     @property
     def issuer(self) -> str:

@@ -51,7 +51,7 @@ class Runtime:
                 ttl_seconds=settings.access_token_ttl_seconds,
                 subscription_templates=subscription_templates,
             ),
-            publisher=OutboxPublisher(db=db),
+            publisher=OutboxPublisher(db=db, retention=settings.outbox_retention),
             blobs=blob_store_from_settings(settings),
             tasks=TaskRunner(db=db),
         )

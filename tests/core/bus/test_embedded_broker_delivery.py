@@ -23,7 +23,7 @@ from broker_support import (
 
 from fieldhub.core.identity.keys import SigningKey
 
-#: The hub's bound on what one subscriber may leave unacknowledged (and on its offline queue).
+#: The hub's bound on what one subscriber may leave unacknowledged, and on its offline queue.
 BOUND = 5
 
 
@@ -34,7 +34,9 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
 
 @pytest.fixture
 def hub(tmp_path: Path, key: SigningKey) -> Iterator[Harness]:
-    with running_broker(tmp_path, key, mqtt_max_queued_messages=BOUND) as harness:
+    with running_broker(
+        tmp_path, key, mqtt_max_queued_messages=BOUND, mqtt_max_unacknowledged_messages=BOUND
+    ) as harness:
         yield harness
 
 
@@ -99,7 +101,7 @@ def _subscribe_packet(topic_filter: str) -> bytes:
 def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receiving(
     tmp_path: Path, key: SigningKey
 ) -> None:
-    with running_broker(tmp_path, key, mqtt_max_queued_messages=10_000) as hub:
+    with running_broker(tmp_path, key, mqtt_max_unacknowledged_messages=10_000) as hub:
         alice, bob = hub.user(), hub.user()
         reader = socket.socket()
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

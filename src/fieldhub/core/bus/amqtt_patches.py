@@ -110,6 +110,7 @@ class BrokerLimits:
     max_packet_bytes: int
     max_connections: int
     max_queued_messages: int
+    max_unacknowledged_messages: int
 
 
 _ACCEPT_BACKLOG = 4096
@@ -434,7 +435,7 @@ class GuardedBroker(Broker):  # type: ignore[misc]
                 continue
             handler = self._get_handler(target_session)
             if handler is None or handler.deliver_now(
-                topic, data, qos, max_unacknowledged=self.limits.max_queued_messages
+                topic, data, qos, max_unacknowledged=self.limits.max_unacknowledged_messages
             ):
                 continue
             delivery = handler.mqtt_publish(topic, data, qos, retain=False)

@@ -125,6 +125,7 @@ class EmbeddedBroker:
             max_packet_bytes=settings.mqtt_max_packet_bytes,
             max_connections=settings.mqtt_max_connections,
             max_queued_messages=settings.mqtt_max_queued_messages,
+            max_unacknowledged_messages=settings.mqtt_max_unacknowledged_messages,
         )
         devices = self._devices
         ingest = (

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -24,7 +25,7 @@ from functools import partial
 import orjson
 from sqlalchemy.orm import Session
 
-from fieldhub.core.bus.outbox import PendingEvent, claim_unpublished, mark_published
+from fieldhub.core.bus.outbox import PendingEvent, claim_unpublished, delete_published_before, mark_published
 from fieldhub.core.bus.protocol import EventBus
 from fieldhub.core.db import Database, utcnow
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The first wait before marking a published batch again; it doubles up to the maximum backoff.
 _MARK_RETRY_SECONDS = 0.05
+#: Old published events are deleted this many at a time, each batch in its own short transaction.
+_PRUNE_BATCH = 1_000
 
 
 class OutboxPublisher:
@@ -43,8 +46,15 @@ class OutboxPublisher:
         poll_interval_seconds: float = 1.0,
         publish_timeout_seconds: float = 10.0,
         max_backoff_seconds: float = 30.0,
+        retention: dt.timedelta | None = None,
+        prune_interval_seconds: float = 60.0,
     ) -> None:
+        """``retention``: how long published events are kept (None: for ever); the publisher
+        deletes older ones every ``prune_interval_seconds`` while it is idle."""
         self._db = db
+        self._retention = retention
+        self._prune_interval = prune_interval_seconds
+        self._next_prune = 0.0
         self._batch_size = batch_size
         self._poll_interval = poll_interval_seconds
         #: How long the bus may take to accept all copies of one event before the batch fails.
@@ -111,6 +121,7 @@ class OutboxPublisher:
                 continue  # more are probably waiting
             if self._stopping:
                 return
+            await self._prune_if_due()
             await self._sleep(self._poll_interval)
 
     async def _sleep(self, seconds: float, *, until_stop_only: bool = False) -> None:
@@ -122,6 +133,24 @@ class OutboxPublisher:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
             self._wakeup.clear()
             if self._stopping or not until_stop_only:
+                return
+
+    async def _prune_if_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._retention is None or now < self._next_prune:
+            return
+        self._next_prune = now + self._prune_interval
+        try:
+            await asyncio.to_thread(self._prune, utcnow() - self._retention)
+        except Exception:
+            # Old events only take space until the next round.
+            log.warning("deleting old published outbox events failed", exc_info=True)
+
+    def _prune(self, cutoff: dt.datetime) -> None:
+        while not self._stopping:
+            with self._db.unit_of_work() as uow:
+                deleted = delete_published_before(uow.session, cutoff=cutoff, limit=_PRUNE_BATCH)
+            if deleted < _PRUNE_BATCH:
                 return
 
     async def _drain_once(self) -> int:
