@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,25 +73,49 @@ def test_a_message_unacknowledged_when_the_connection_drops_is_resent_on_return(
     assert messages[0].dup
 
 
-def test_a_subscriber_leaving_too_much_unacknowledged_is_disconnected_and_loses_nothing(hub: Harness) -> None:
+def test_a_subscriber_has_at_most_the_window_unacknowledged_and_the_rest_follows_its_pubacks(
+    hub: Harness,
+) -> None:
+    alice = hub.user()
+    with connected(hub.client(alice, manual_ack=True)) as client:
+        assert client.subscribe(alice.topic("#")) == [1]
+        for number in range(BOUND + 3):
+            hub.publish(alice.topic(), f"event {number}".encode())
+        first = client.wait_for_messages(BOUND)
+        time.sleep(0.3)  # nothing beyond the window may arrive before a PUBACK
+        assert len(client.payloads()) == BOUND
+        for message in first:
+            client.paho.ack(message.mid, message.qos)
+        assert len(client.wait_for_messages(BOUND + 3)) == BOUND + 3
+        assert not client.disconnected.is_set()
+    assert client.payloads() == [f"event {number}".encode() for number in range(BOUND + 3)]
+
+
+def test_a_subscriber_past_its_window_and_queue_is_disconnected_and_its_session_keeps_the_newest(
+    hub: Harness,
+) -> None:
     alice, bob = hub.user(), hub.user()
+    published = 2 * BOUND + 1  # a full window, a full queue and one more
     with (
         connected(hub.client(alice, clean_session=False, manual_ack=True)) as stalled,
         connected(hub.client(bob)) as healthy,
     ):
         assert stalled.subscribe(alice.topic("#")) == [1]
         assert healthy.subscribe(bob.topic("#")) == [1]
-        for number in range(BOUND + 1):
+        for number in range(published):
             hub.publish(alice.topic(), f"event {number}".encode())
             hub.publish(bob.topic(), f"event {number}".encode())
         assert stalled.disconnected.wait(WAIT), "the broker kept a subscriber that acknowledges nothing"
-        assert len(healthy.wait_for_messages(BOUND + 1)) == BOUND + 1
+        assert len(healthy.wait_for_messages(published)) == published
         assert not healthy.disconnected.is_set()
     hub.wait_until_offline(alice.client_id)
     with connected(hub.client(_returning(hub, alice), clean_session=False)) as client:
-        client.wait_for_messages(BOUND + 1)
+        client.wait_for_messages(2 * BOUND)
+        time.sleep(0.3)
         payloads = client.payloads()
-    assert payloads == [f"event {number}".encode() for number in range(BOUND + 1)]
+    # The window is resent; of the queue, the newest BOUND are kept.
+    kept = [*range(BOUND), *range(published - BOUND, published)]
+    assert payloads == [f"event {number}".encode() for number in kept]
 
 
 def _subscribe_packet(topic_filter: str) -> bytes:
@@ -122,3 +148,42 @@ def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receivin
             assert not healthy.disconnected.is_set()
         assert closed_by_peer(reader, within=WAIT)
         reader.close()
+
+
+def test_a_persistent_session_reconnecting_while_events_flow_gets_each_once_per_connection(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    """What was in flight is resent once when a session returns; what is published meanwhile is
+    not sent a second time with it."""
+    with running_broker(tmp_path, key, mqtt_max_queued_messages=1_000) as hub:
+        connections = _reconnect_while_publishing(hub, times=15)
+    for payloads in connections:
+        assert len(payloads) == len(set(payloads)), "a message arrived twice on one connection"
+
+
+def _reconnect_while_publishing(hub: Harness, *, times: int) -> list[list[bytes]]:
+    alice = hub.user()
+    with connected(hub.client(alice, clean_session=False)) as client:
+        assert client.subscribe(alice.topic("#")) == [1]
+    publishing = threading.Event()
+    publishing.set()
+
+    def publish_continuously() -> None:
+        number = 0
+        while publishing.is_set():
+            hub.publish(alice.topic(), f"event {number}".encode())
+            number += 1
+
+    publisher = threading.Thread(target=publish_continuously)
+    publisher.start()
+    connections = []
+    try:
+        for _ in range(times):
+            with connected(hub.client(_returning(hub, alice), clean_session=False)) as client:
+                client.wait_for_messages(3)
+            connections.append(client.payloads())
+            hub.wait_until_offline(alice.client_id)
+    finally:
+        publishing.clear()
+        publisher.join()
+    return connections

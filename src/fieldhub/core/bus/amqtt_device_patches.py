@@ -42,7 +42,8 @@ from amqtt.mqtt.constants import QOS_0, QOS_1  # type: ignore[import-untyped]
 from amqtt.mqtt.puback import PubackPacket  # type: ignore[import-untyped]
 from amqtt.mqtt.publish import PublishPacket  # type: ignore[import-untyped]
 
-from fieldhub.core.bus.amqtt_patches import BrokerLimits, GuardedBroker, GuardedHandler
+from fieldhub.core.bus.amqtt_delivery import BrokerLimits
+from fieldhub.core.bus.amqtt_patches import GuardedBroker, GuardedHandler
 from fieldhub.core.bus.amqtt_plugins import identity_of
 from fieldhub.core.bus.amqtt_streams import FramedReader, GuardedStreamWriter
 from fieldhub.core.bus.device_auth import PEER_CERTIFICATE, DeviceTrust, TrustedDeviceCas, client_certificate

@@ -50,10 +50,11 @@ it matters when untrusted clients connect:
 16. Each outgoing QoS 1 delivery costs about five tasks, six ``wait_for`` and four timers (the
     broadcast queue and loop, a task per copy, a write lock, a ``drain``, a PUBACK waiter with a
     fixed 5 s timeout), about 240 us of CPU per delivery: the embedded broker could not deliver
-    5,000 messages a second.  The server's own messages now skip the broadcast queue
-    (:meth:`GuardedBroker.deliver`), and every delivery over TCP or TLS is written at once by
-    :meth:`GuardedHandler.deliver_now` and completed by its PUBACK, with bounds on what a
-    subscriber may leave unacknowledged or unread instead of a wait per message.
+    5,000 messages a second.  A resumed session also handled nothing else (not even its
+    DISCONNECT) until every message it had missed was acknowledged.  The server's own messages
+    now skip the broadcast queue (:meth:`GuardedBroker.deliver`), and deliveries over TCP and TLS
+    are written at once, with a window of unacknowledged messages per connection instead of a
+    wait per message (:mod:`fieldhub.core.bus.amqtt_delivery`).
 
 Installing is process-wide for one name only: amqtt's broker module looks up
 ``BrokerProtocolHandler`` when a client connects, so :func:`install` points it at
@@ -68,7 +69,6 @@ import math
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -83,11 +83,11 @@ from amqtt.broker import Broker, RetainedApplicationMessage
 from amqtt.contexts import Action, ListenerType  # type: ignore[import-untyped]
 from amqtt.errors import MQTTError  # type: ignore[import-untyped]
 from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket  # type: ignore[import-untyped]
-from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2  # type: ignore[import-untyped]
+from amqtt.mqtt.constants import QOS_1, QOS_2  # type: ignore[import-untyped]
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler  # type: ignore[import-untyped]
-from amqtt.mqtt.puback import PubackPacket  # type: ignore[import-untyped]
-from amqtt.session import OutgoingApplicationMessage, Session  # type: ignore[import-untyped]
+from amqtt.session import Session  # type: ignore[import-untyped]
 
+from fieldhub.core.bus.amqtt_delivery import BrokerLimits, DirectDelivery
 from fieldhub.core.bus.amqtt_streams import (
     MAX_FIXED_HEADER,
     WRITE_STALL_SECONDS,
@@ -100,18 +100,6 @@ logger = logging.getLogger(__name__)
 
 #: Session attribute naming the handler whose CONNECT passed authentication (defect 1).
 _AUTHENTICATED_BY = "fieldhub.authenticated_by"
-#: A subscriber that has this much of our output still unread is not keeping up (defect 16).
-MAX_UNSENT_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerLimits:
-    connect_timeout: float
-    max_packet_bytes: int
-    max_connections: int
-    max_queued_messages: int
-    max_unacknowledged_messages: int
-
 
 _ACCEPT_BACKLOG = 4096
 
@@ -121,7 +109,7 @@ def _limits_of(plugins_manager: Any) -> GuardedBroker | None:
     return broker if isinstance(broker, GuardedBroker) else None
 
 
-class GuardedHandler(BrokerProtocolHandler):  # type: ignore[misc]
+class GuardedHandler(DirectDelivery, BrokerProtocolHandler):  # type: ignore[misc]
     """amqtt's broker protocol handler with defects 1, 2, 3, 7 (lost QoS 1 messages) and 16 fixed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -183,59 +171,14 @@ class GuardedHandler(BrokerProtocolHandler):  # type: ignore[misc]
                 broker.enqueue_offline(session, RetainedApplicationMessage(None, topic, data, qos))
             raise
 
-    def deliver_now(self, topic: str, data: bytes, qos: int, *, max_unacknowledged: int) -> bool:
-        """Writes one delivery of a broadcast at once, with no task, timer or wait (defect 16).
+    def _broker_limits(self) -> BrokerLimits | None:
+        broker = _limits_of(self.plugins_manager)
+        return broker.limits if broker is not None else None
 
-        A QoS 1 message stays in the session's ``inflight_out`` until its PUBACK arrives
-        (:meth:`handle_puback`); if the connection drops first, amqtt resends it when the
-        persistent session reconnects (MQTT-4.4.0-1).  A subscriber that leaves
-        ``max_unacknowledged`` messages unacknowledged, or :data:`MAX_UNSENT_BYTES` unread, is
-        not keeping up: its connection is closed, and a persistent session keeps the message
-        queued.  Returns False, having done nothing, where amqtt's own path has to deliver:
-        WebSocket connections (whose writer sends only when awaited) and QoS 2.
-        """
-        session, writer = self.session, self.writer
-        if session is None or not isinstance(writer, GuardedStreamWriter) or qos not in (QOS_0, QOS_1):
-            return False
-        if qos == QOS_1 and len(session.inflight_out) >= max_unacknowledged:
-            self._give_up_on_slow_subscriber(topic, data, qos)
-            return True
-        message = OutgoingApplicationMessage(
-            session.next_packet_id if qos == QOS_1 else None, topic, qos, data, False
-        )
-        packet = message.build_publish_packet()
-        if not writer.write_unless_backlogged(packet.to_bytes(), max_unsent_bytes=MAX_UNSENT_BYTES):
-            self._give_up_on_slow_subscriber(topic, data, qos)
-            return True
-        message.publish_packet = packet
-        if qos == QOS_1:
-            session.inflight_out[message.packet_id] = message
-        return True
-
-    def _give_up_on_slow_subscriber(self, topic: str, data: bytes, qos: int) -> None:
-        session, broker = self.session, _limits_of(self.plugins_manager)
-        if session is not None and broker is not None and qos and not session.clean_session:
-            broker.enqueue_offline(session, RetainedApplicationMessage(None, topic, data, qos))
-        if isinstance(self.writer, GuardedStreamWriter) and not self.writer.is_closed:
-            logger.warning("MQTT client %s is not keeping up: closing its connection", self._client_id())
-            # Aborted, not closed: a close would first wait for the peer to read what is queued.
-            self.writer.abort()
-            self._close_soon()
-
-    def _client_id(self) -> str:
-        return self.session.client_id if self.session is not None else "?"
-
-    async def handle_puback(self, puback: PubackPacket) -> None:
-        packet_id = puback.variable_header.packet_id if puback.variable_header is not None else None
-        session = self.session
-        # A message sent by deliver_now has no waiter: its PUBACK just completes it.
-        if (
-            session is not None
-            and packet_id not in self._puback_waiters
-            and session.inflight_out.pop(packet_id, None) is not None
-        ):
-            return
-        await super().handle_puback(puback)
+    def _keep_offline(self, message: RetainedApplicationMessage) -> None:
+        broker = _limits_of(self.plugins_manager)
+        if broker is not None and self.session is not None:
+            broker.enqueue_offline(self.session, message)
 
 
 def install() -> None:
@@ -337,13 +280,13 @@ class GuardedBroker(Broker):  # type: ignore[misc]
 
     def idle(self) -> bool:
         """Whether every message handed to the broker has been acknowledged by its connected
-        subscribers, or queued for the offline ones."""
+        subscribers, or is queued for offline ones."""
         return (
             self._broadcast_queue.empty()
             and not self._broadcasting
             and all(task.done() for task in self._tasks_queue)
             and not any(
-                session.inflight_out
+                session.inflight_out or not session.retained_messages.empty()
                 for session, _ in self._sessions.values()
                 if session.transitions.state == "connected"
             )
@@ -362,7 +305,7 @@ class GuardedBroker(Broker):  # type: ignore[misc]
 
     async def _publish_session_retained_messages(self, session: Session) -> None:
         handler = self._get_handler(session)
-        if handler is None:
+        if handler is None or handler.go_live(self.limits):
             return
         deliveries = []
         while not session.retained_messages.empty():
@@ -434,9 +377,7 @@ class GuardedBroker(Broker):  # type: ignore[misc]
                     self.enqueue_offline(target_session, RetainedApplicationMessage(None, topic, data, qos))
                 continue
             handler = self._get_handler(target_session)
-            if handler is None or handler.deliver_now(
-                topic, data, qos, max_unacknowledged=self.limits.max_unacknowledged_messages
-            ):
+            if handler is None or handler.deliver_now(topic, data, qos, limits=self.limits):
                 continue
             delivery = handler.mqtt_publish(topic, data, qos, retain=False)
             self._tasks_queue.append(asyncio.ensure_future(delivery))

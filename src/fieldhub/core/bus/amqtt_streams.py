@@ -93,16 +93,7 @@ class GuardedStreamWriter(StreamWriterAdapter):  # type: ignore[misc]
         self.is_closed = True
         self._transport.abort()
 
-    def write_unless_backlogged(self, data: bytes, *, max_unsent_bytes: int) -> bool:
-        """Writes ``data`` without waiting, unless the peer has not yet taken ``max_unsent_bytes``.
-
-        Returns whether it wrote; a closed stream takes nothing either.  The caller decides what
-        a backlogged peer means; waiting for it (``drain``) is what a broadcast must not do.
-        """
-        transport = self._transport
-        if self.is_closed or transport.is_closing():
-            return False
-        if transport.get_write_buffer_size() > max_unsent_bytes:
-            return False
-        self._writer.write(data)
-        return True
+    def backlogged(self, *, max_unsent_bytes: int) -> bool:
+        """Whether more than ``max_unsent_bytes`` written to the peer are still unsent: what a
+        writer that never waits for ``drain`` checks instead."""
+        return bool(self._transport.get_write_buffer_size() > max_unsent_bytes)

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from fieldhub.core.bus.amqtt_delivery import BrokerLimits
 from fieldhub.core.bus.amqtt_device_patches import DeviceBroker
-from fieldhub.core.bus.amqtt_patches import BrokerLimits
 from fieldhub.core.bus.amqtt_plugins import (
     AuthenticatorPlugin,
     Binding,
