@@ -23,22 +23,14 @@ from broker_support import (
     signing_key,
 )
 
-from fieldhub.core.identity.keys import SigningKey
-
 #: The hub's bound on what one subscriber may leave unacknowledged, and on its offline queue.
 BOUND = 5
 
 
-@pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    return signing_key(tmp_path_factory.mktemp("key"))
-
-
 @pytest.fixture
-def hub(tmp_path: Path, key: SigningKey) -> Iterator[Harness]:
-    with running_broker(
-        tmp_path, key, mqtt_max_queued_messages=BOUND, mqtt_max_unacknowledged_messages=BOUND
-    ) as harness:
+def hub(tmp_path: Path) -> Iterator[Harness]:
+    limits = {"mqtt_max_queued_messages": BOUND, "mqtt_max_unacknowledged_messages": BOUND}
+    with running_broker(tmp_path, signing_key(tmp_path / "key"), **limits) as harness:
         yield harness
 
 
@@ -124,9 +116,8 @@ def _subscribe_packet(topic_filter: str) -> bytes:
     return bytes([0x82]) + remaining_length(len(body)) + body
 
 
-def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receiving(
-    tmp_path: Path, key: SigningKey
-) -> None:
+def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receiving(tmp_path: Path) -> None:
+    key = signing_key(tmp_path / "key")
     with running_broker(tmp_path, key, mqtt_max_unacknowledged_messages=10_000) as hub:
         alice, bob = hub.user(), hub.user()
         reader = socket.socket()
@@ -151,11 +142,11 @@ def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receivin
 
 
 def test_a_persistent_session_reconnecting_while_events_flow_gets_each_once_per_connection(
-    tmp_path: Path, key: SigningKey
+    tmp_path: Path,
 ) -> None:
     """What was in flight is resent once when a session returns; what is published meanwhile is
     not sent a second time with it."""
-    with running_broker(tmp_path, key, mqtt_max_queued_messages=1_000) as hub:
+    with running_broker(tmp_path, signing_key(tmp_path / "key"), mqtt_max_queued_messages=1_000) as hub:
         connections = _reconnect_while_publishing(hub, times=15)
     for payloads in connections:
         assert len(payloads) == len(set(payloads)), "a message arrived twice on one connection"
