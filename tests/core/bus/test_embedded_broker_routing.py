@@ -146,6 +146,26 @@ def test_a_filter_dropped_with_its_clean_session_can_be_taken_again(hub: Harness
         hub.wait_until_offline(alice.client_id)
 
 
+def test_a_session_that_ends_takes_only_its_own_subscriptions_along(open_hub: Harness) -> None:
+    leaving, staying = open_hub.client(client_id="leaving"), open_hub.client(client_id="staying")
+    with connected(staying):
+        assert staying.subscribe("shared/#") == [1]
+        with connected(leaving):
+            assert leaving.subscribe("shared/#", "mine/#") == [1, 1]
+        open_hub.wait_until_offline("leaving")
+        # The same client id, clean again: the ended session's subscriptions must not serve it.
+        with connected(open_hub.client(client_id="leaving")) as returned:
+            open_hub.publish("shared/x", b"shared")
+            open_hub.publish("mine/x", b"mine")
+            assert [message.payload for message in staying.wait_for_messages(1)] == [b"shared"]
+            open_hub.wait_until_idle()
+            assert returned.payloads() == []
+            assert returned.subscribe("mine/#") == [1]
+            open_hub.publish("mine/y", b"mine again")
+            assert [message.payload for message in returned.wait_for_messages(1)] == [b"mine again"]
+    assert staying.payloads() == [b"shared"]
+
+
 #: Distinct filters that all match ``STEADY_TOPIC``, so one broadcast walks many table entries.
 STEADY_FILTERS = ["t/x/y", "t/x/+", "t/+/y", "+/x/y", "t/+/+", "+/x/+", "+/+/y", "+/+/+", "t/#", "t/x/#"]
 STEADY_TOPIC = "t/x/y"

@@ -98,6 +98,8 @@ from fieldhub.core.bus.subscription_table import SubscriptionTable
 
 logger = logging.getLogger(__name__)
 
+#: amqtt's SUBACK return code for a refused subscription.
+_REFUSED = 0x80
 #: Session attribute naming the handler whose CONNECT passed authentication (defect 1).
 _AUTHENTICATED_BY = "fieldhub.authenticated_by"
 
@@ -205,6 +207,8 @@ class GuardedBroker(Broker):  # type: ignore[misc]
         self._on_broadcast = on_broadcast
         self._open_connections = 0
         self._closing: dict[Any, asyncio.Future[None]] = {}
+        #: The filters each client id subscribed to, so that ending a session visits only those.
+        self._filters_of: dict[str, set[str]] = {}
 
     @staticmethod
     def _create_ssl_context(listener: Any) -> ssl.SSLContext:
@@ -277,6 +281,21 @@ class GuardedBroker(Broker):  # type: ignore[misc]
         # GuardedHandler already ran the auth plugins for this very CONNECT; running them again
         # would verify the token twice.  A session that did not come through it is refused.
         return session.attributes.pop(_AUTHENTICATED_BY, None) is not None
+
+    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
+        granted: int = await super().add_subscription(subscription, session)
+        if granted != _REFUSED:
+            self._filters_of.setdefault(session.client_id, set()).add(subscription[0])
+        return granted
+
+    async def _del_all_subscriptions(self, session: Session) -> None:
+        # amqtt walks every filter of every client to end one session: under churn with 1,000
+        # clients that was 8 % of the server's time.  An unsubscribed filter left in the set is
+        # harmless: deleting a subscription that is not there does nothing.
+        for topic_filter in self._filters_of.pop(session.client_id, set()):
+            self._del_subscription(topic_filter, session)
+            if self._subscriptions.get(topic_filter) == []:
+                del self._subscriptions[topic_filter]
 
     def idle(self) -> bool:
         """Whether every message handed to the broker has been acknowledged by its connected
