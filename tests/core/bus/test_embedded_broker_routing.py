@@ -201,3 +201,18 @@ def test_subscribers_changing_during_broadcasts_lose_no_message(open_hub: Harnes
     finally:
         for client in steady:
             client.close()
+
+
+def test_a_qos_2_message_queued_while_away_arrives_at_qos_2(open_hub: Harness) -> None:
+    with connected(open_hub.client(client_id="away", clean_session=False)) as client:
+        assert client.subscribe("q/#", qos=2) == [2]
+    open_hub.wait_until_offline("away")
+    open_hub.publish("q/x", b"exactly once", qos=2)
+    open_hub.publish("q/y", b"at least once", qos=1)
+    with connected(open_hub.client(client_id="away", clean_session=False)) as client:
+        messages = client.wait_for_messages(2)
+    # MQTT orders messages within one QoS only: a QoS 2 delivery may arrive after a later QoS 1.
+    assert sorted((message.payload, message.qos) for message in messages) == [
+        (b"at least once", 1),
+        (b"exactly once", 2),
+    ]

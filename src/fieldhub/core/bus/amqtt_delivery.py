@@ -24,7 +24,9 @@ WebSocket connections (whose writer sends only when awaited) and QoS 2 keep amqt
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,21 +59,19 @@ class DirectDelivery:
     session: Session | None
     writer: Any
     _puback_waiters: dict[int, Any]
+    #: Declared, not defined, so that the handler's own come first or later in the MRO:
+    #: amqtt's delivery path; the broker's limits; queueing for the session, keeping the newest
+    #: ``max_queued_messages``; closing the connection from a callback.
+    mqtt_publish: Callable[..., Awaitable[Any]]
+    _broker_limits: Callable[[], BrokerLimits | None]
+    _keep_offline: Callable[[RetainedApplicationMessage], None]
+    _close_soon: Callable[[], None]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: Set once the resumed session's missed messages are out; from then on, direct sends.
         self._live = False
-
-    def _broker_limits(self) -> BrokerLimits | None:
-        raise NotImplementedError
-
-    def _keep_offline(self, message: RetainedApplicationMessage) -> None:
-        """Queues ``message`` for the session, keeping the newest ``max_queued_messages``."""
-        raise NotImplementedError
-
-    def _close_soon(self) -> None:
-        raise NotImplementedError
+        self._handed_to_amqtt: set[asyncio.Task[Any]] = set()
 
     def _direct(self) -> GuardedStreamWriter | None:
         writer = self.writer
@@ -114,8 +114,24 @@ class DirectDelivery:
             return
         queue = session.retained_messages
         while not queue.empty() and len(session.inflight_out) < limits.max_unacknowledged_messages:
-            if not self._write(session, writer, queue.get_nowait()):
+            queued = queue.get_nowait()
+            if queued.qos not in (QOS_0, QOS_1):
+                self._hand_to_amqtt(queued)
+            elif not self._write(session, writer, queued):
                 return
+
+    def _hand_to_amqtt(self, queued: RetainedApplicationMessage) -> None:
+        """QoS 2 keeps amqtt's own four-step flow; it may overtake or be overtaken by QoS 0 and 1
+        messages, which MQTT allows (its ordering holds within one QoS)."""
+        delivery = self.mqtt_publish(queued.topic, queued.data, queued.qos, retain=False)
+        task = asyncio.ensure_future(delivery)
+        self._handed_to_amqtt.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._handed_to_amqtt.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("MQTT QoS 2 delivery failed: %r", task.exception())
 
     def _write(
         self, session: Session, writer: GuardedStreamWriter, queued: RetainedApplicationMessage
