@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import Response
 
 from fieldhub.core.errors import InvalidInput, NotFound
@@ -107,6 +107,34 @@ def time_query(value: str | None, *, field: str) -> Any:
         raise InvalidInput(str(exc)) from None
 
 
+class AuditQuery:
+    """The query parameters the session and media lists share: who created or changed an item,
+    and when (a dependency, so both routes declare them once)."""
+
+    def __init__(
+        self,
+        createdBy: Annotated[str | None, Query()] = None,
+        modifiedBy: Annotated[str | None, Query()] = None,
+        createdFrom: Annotated[str | None, Query()] = None,
+        createdTo: Annotated[str | None, Query()] = None,
+        modifiedFrom: Annotated[str | None, Query()] = None,
+        modifiedTo: Annotated[str | None, Query()] = None,
+    ) -> None:
+        self._ids = {"created_by": ("createdBy", createdBy), "modified_by": ("modifiedBy", modifiedBy)}
+        self._times = {
+            "created_from": ("createdFrom", createdFrom),
+            "created_to": ("createdTo", createdTo),
+            "modified_from": ("modifiedFrom", modifiedFrom),
+            "modified_to": ("modifiedTo", modifiedTo),
+        }
+
+    def filter_fields(self) -> dict[str, Any]:
+        """The parsed values, as keyword arguments of an ``AuditedFilter``; 400 names a bad one."""
+        fields: dict[str, Any] = {key: id_list(raw, field=name) for key, (name, raw) in self._ids.items()}
+        fields.update({key: time_query(raw, field=name) for key, (name, raw) in self._times.items()})
+        return fields
+
+
 def query_text(value: str | None, *, field: str) -> str | None:
     problem = text_problem(value) if value is not None else None
     if problem:
@@ -165,6 +193,7 @@ def build_router(context: RequestContext) -> APIRouter:
     def list_sessions(
         request: Request,
         applicationId: ApplicationId,
+        audit: Annotated[AuditQuery, Depends()],
         status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
         participants: Annotated[str | None, Query()] = None,
         name: Annotated[str | None, Query(max_length=255)] = None,
@@ -174,12 +203,6 @@ def build_router(context: RequestContext) -> APIRouter:
         ] = None,
         nextCursor: Annotated[str | None, Query(max_length=2048)] = None,
         prevCursor: Annotated[str | None, Query(max_length=2048)] = None,
-        createdBy: Annotated[str | None, Query()] = None,
-        modifiedBy: Annotated[str | None, Query()] = None,
-        createdFrom: Annotated[str | None, Query()] = None,
-        createdTo: Annotated[str | None, Query()] = None,
-        modifiedFrom: Annotated[str | None, Query()] = None,
-        modifiedTo: Annotated[str | None, Query()] = None,
     ) -> Response:
         if sort and sort.removeprefix("-") not in SORTABLE:
             raise InvalidInput(
@@ -193,12 +216,7 @@ def build_router(context: RequestContext) -> APIRouter:
             status=status,
             participants=id_list(participants, field="participants"),
             name=query_text(name, field="name"),
-            created_by=id_list(createdBy, field="createdBy"),
-            modified_by=id_list(modifiedBy, field="modifiedBy"),
-            created_from=time_query(createdFrom, field="createdFrom"),
-            created_to=time_query(createdTo, field="createdTo"),
-            modified_from=time_query(modifiedFrom, field="modifiedFrom"),
-            modified_to=time_query(modifiedTo, field="modifiedTo"),
+            **audit.filter_fields(),
         )
         with _sessions(context, request, applicationId, write=False) as service:
             listing = service.find(filters=filters, sort=order, limit=limit, cursor=cursor)

@@ -7,20 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from fieldhub.core.errors import InvalidInput, NotFound
 from fieldhub.core.web import RequestContext, json_response
 from fieldhub.skylight.endpoints import (
+    AuditQuery,
     DeviceId,
     DeviceTimestamp,
     device_context,
-    id_list,
     property_filters,
     query_text,
     requested_cursor,
-    time_query,
 )
 from fieldhub.skylight.events import DeviceContext
 from fieldhub.skylight.media.models import Media
@@ -80,9 +79,7 @@ def _filters(
     content_type: str | None,
     labels: str | None,
     exclude_labels: str | None,
-    created_by: str | None,
-    modified_by: str | None,
-    times: dict[str, str | None],
+    audit: AuditQuery,
 ) -> MediaFilter:
     return MediaFilter(
         properties=property_filters(request),
@@ -90,12 +87,7 @@ def _filters(
         content_types=_text_list(content_type, field="contentType"),
         labels=_text_list(labels, field="labels"),
         exclude_labels=_text_list(exclude_labels, field="excludeLabels"),
-        created_by=id_list(created_by, field="createdBy"),
-        modified_by=id_list(modified_by, field="modifiedBy"),
-        created_from=time_query(times["createdFrom"], field="createdFrom"),
-        created_to=time_query(times["createdTo"], field="createdTo"),
-        modified_from=time_query(times["modifiedFrom"], field="modifiedFrom"),
-        modified_to=time_query(times["modifiedTo"], field="modifiedTo"),
+        **audit.filter_fields(),
     )
 
 
@@ -112,6 +104,7 @@ def build_router(context: RequestContext) -> APIRouter:
         request: Request,
         applicationId: ApplicationId,
         sessionId: SessionId,
+        audit: Annotated[AuditQuery, Depends()],
         archived: Annotated[Archived, Query()] = "exclude",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         sort: Annotated[
@@ -122,12 +115,6 @@ def build_router(context: RequestContext) -> APIRouter:
         contentType: Annotated[str | None, Query()] = None,
         labels: Annotated[str | None, Query()] = None,
         excludeLabels: Annotated[str | None, Query()] = None,
-        createdBy: Annotated[str | None, Query()] = None,
-        modifiedBy: Annotated[str | None, Query()] = None,
-        createdFrom: Annotated[str | None, Query()] = None,
-        createdTo: Annotated[str | None, Query()] = None,
-        modifiedFrom: Annotated[str | None, Query()] = None,
-        modifiedTo: Annotated[str | None, Query()] = None,
     ) -> Response:
         if sort and sort.removeprefix("-") not in SORTABLE:
             raise InvalidInput(
@@ -142,14 +129,7 @@ def build_router(context: RequestContext) -> APIRouter:
             content_type=contentType,
             labels=labels,
             exclude_labels=excludeLabels,
-            created_by=createdBy,
-            modified_by=modifiedBy,
-            times={
-                "createdFrom": createdFrom,
-                "createdTo": createdTo,
-                "modifiedFrom": modifiedFrom,
-                "modifiedTo": modifiedTo,
-            },
+            audit=audit,
         )
         with media_service(context, request, applicationId, write=False) as service:
             work_session, listing = service.find(
